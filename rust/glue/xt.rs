@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! xtables targets (`include/linux/netfilter/x_tables.h`).
+
+use super::{net::Net, CShared};
+use crate::proto::info::{Info, ProtoMatch};
+use crate::sys;
+use kernel::error::{to_result, Result};
+
+/// Registered xtables targets; unregistered on drop.
+pub(crate) struct Registration<const N: usize>(&'static CShared<[sys::xt_target; N]>);
+
+impl<const N: usize> Registration<N> {
+    /// Registers every target in `targets`.
+    pub(crate) fn register(targets: &'static CShared<[sys::xt_target; N]>) -> Result<Self> {
+        // SAFETY: the array is static, so it outlives the registration, and is only reached
+        // through the raw pointer from here on (CShared invariant).
+        to_result(unsafe { sys::xt_register_targets(targets.get().cast(), N as u32) })?;
+        Ok(Self(targets))
+    }
+}
+
+impl<const N: usize> Drop for Registration<N> {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`. xtables holds a module reference for every rule
+        // using the target, so no rule is left when the module (and this value) goes away.
+        unsafe { sys::xt_unregister_targets(self.0.get().cast(), N as u32) };
+    }
+}
+
+/// Reads the rule's `struct xt_synproxy_info`.
+///
+/// # Safety
+///
+/// `ptr` points to the target data of a rule of a target registered with
+/// `targetsize = sizeof(struct xt_synproxy_info)`.
+unsafe fn read_info(ptr: *const kernel::ffi::c_void) -> Info {
+    // SAFETY: xtables checked the blob's size against targetsize (caller's guarantee).
+    let raw = unsafe { &*ptr.cast::<sys::nf_synproxy_info>() };
+    Info { options: raw.options, wscale: raw.wscale, mss: raw.mss }
+}
+
+/// The argument of `checkentry`.
+///
+/// # Invariants
+///
+/// Wraps the parameter xtables passes to the checkentry of a target registered with
+/// `targetsize = sizeof(struct xt_synproxy_info)`; `entryinfo` is an `ipt_entry` for
+/// NFPROTO_IPV4 and an `ip6t_entry` for NFPROTO_IPV6 (nft_compat builds the same).
+pub(crate) struct CheckParam<'a>(&'a sys::xt_tgchk_param);
+
+impl<'a> CheckParam<'a> {
+    /// # Safety
+    ///
+    /// `ptr` is the parameter of a checkentry call of such a target, live for `'a`.
+    pub(crate) unsafe fn from_raw(ptr: *const sys::xt_tgchk_param) -> Self {
+        // SAFETY: the caller guarantees validity for 'a.
+        Self(unsafe { &*ptr })
+    }
+
+    /// The namespace the rule is inserted in.
+    pub(crate) fn net(&self) -> &'a Net {
+        // SAFETY: xtables holds the namespace for the duration of checkentry.
+        unsafe { Net::from_raw(self.0.net) }
+    }
+
+    /// NFPROTO_IPV4 or NFPROTO_IPV6.
+    pub(crate) fn family(&self) -> u8 {
+        self.0.family
+    }
+
+    /// The target's options.
+    pub(crate) fn info(&self) -> Info {
+        // SAFETY: targinfo is the rule's target data (type invariant).
+        unsafe { read_info(self.0.targinfo) }
+    }
+
+    /// The rule's protocol match.
+    pub(crate) fn proto_match(&self) -> ProtoMatch {
+        if u32::from(self.0.family) == sys::NFPROTO_IPV6 {
+            // SAFETY: an ip6t_entry for IPv6 (type invariant).
+            let ip6 = unsafe { &(*self.0.entryinfo.cast::<sys::ip6t_entry>()).ipv6 };
+            ProtoMatch {
+                proto: (u32::from(ip6.flags) & sys::RSYNPROXY_IP6T_F_PROTO != 0)
+                    .then_some(ip6.proto),
+                inverted: u32::from(ip6.invflags) & sys::RSYNPROXY_XT_INV_PROTO != 0,
+            }
+        } else {
+            // SAFETY: an ipt_entry for IPv4 (type invariant).
+            let ip = unsafe { &(*self.0.entryinfo.cast::<sys::ipt_entry>()).ip };
+            ProtoMatch {
+                proto: (ip.proto != 0).then_some(ip.proto),
+                inverted: u32::from(ip.invflags) & sys::RSYNPROXY_XT_INV_PROTO != 0,
+            }
+        }
+    }
+}
+
+/// The argument of `destroy`.
+///
+/// # Invariants
+///
+/// Wraps the parameter xtables passes to destroy.
+pub(crate) struct DestroyParam<'a>(&'a sys::xt_tgdtor_param);
+
+impl<'a> DestroyParam<'a> {
+    /// # Safety
+    ///
+    /// `ptr` is the parameter of a destroy call, live for `'a`.
+    pub(crate) unsafe fn from_raw(ptr: *const sys::xt_tgdtor_param) -> Self {
+        // SAFETY: the caller guarantees validity for 'a.
+        Self(unsafe { &*ptr })
+    }
+
+    /// The namespace the rule lived in.
+    pub(crate) fn net(&self) -> &'a Net {
+        // SAFETY: xtables holds the namespace for the duration of destroy.
+        unsafe { Net::from_raw(self.0.net) }
+    }
+
+    /// NFPROTO_IPV4 or NFPROTO_IPV6.
+    pub(crate) fn family(&self) -> u8 {
+        self.0.family
+    }
+}

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The counters and the text of `/proc/net/stat/rsynproxy`, byte for byte the format of
+//! `/proc/net/stat/synproxy` so that existing collectors (netdata, collectd) can read it.
+
+/// One counter; the discriminant is the column and the index into the per-CPU array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the cookie counters are kept by the data path, still to land")
+)]
+pub enum Stat {
+    /// Client SYNs answered with a cookie.
+    SynReceived = 0,
+    /// ACKs whose cookie did not check.
+    CookieInvalid = 1,
+    /// ACKs whose cookie checked: a backend connection was opened.
+    CookieValid = 2,
+    /// Client ACKs retransmitted while the backend SYN was in flight.
+    CookieRetrans = 3,
+    /// Closed connections reopened by a new SYN.
+    ConnReopened = 4,
+}
+
+/// Number of counters.
+pub const NSTATS: usize = 5;
+
+/// The header line.
+pub const HEADER: &[u8] =
+    b"entries\t\tsyn_received\tcookie_invalid\tcookie_valid\tcookie_retrans\tconn_reopened\n";
+
+/// Length of one CPU's line: six `%08x` columns, each followed by a tab or the newline.
+pub const LINE_LEN: usize = 6 * 9;
+
+/// Formats one CPU's line as C's `"%08x\t%08x\t%08x\t%08x\t%08x\t%08x\n"` with `entries`
+/// (always 0: the proxy keeps no table) first.
+pub fn format_line(counts: &[u32; NSTATS]) -> [u8; LINE_LEN] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; LINE_LEN];
+    let columns = core::iter::once(0u32).chain(counts.iter().copied());
+    for (col, (value, chunk)) in columns.zip(out.chunks_exact_mut(9)).enumerate() {
+        for (i, digit) in chunk[..8].iter_mut().enumerate() {
+            *digit = HEX[((value >> (28 - 4 * i)) & 0xf) as usize];
+        }
+        chunk[8] = if col == NSTATS { b'\n' } else { b'\t' };
+    }
+    out
+}

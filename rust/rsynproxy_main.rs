@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! RSYNPROXY: the SYNPROXY xtables target, in Rust.
+//!
+//! C version of this target: `net/netfilter/nf_synproxy_core.c` with
+//! `net/ipv4/netfilter/ipt_SYNPROXY.c` and `net/ipv6/netfilter/ip6t_SYNPROXY.c`.
+//!
+//! Layers:
+//! - [`proto`]: protocol logic, no kernel dependency and no `unsafe`; also built and tested on
+//!   the host by `userspace/proto`.
+//! - [`glue`]: thin wrappers over skb, conntrack, xtables, pernet, proc and per-CPU data; the
+//!   only place `unsafe` touches kernel objects.
+//! - netfilter wiring: [`target`] (the xtables target) and [`pernet`] (per-namespace state).
+//!
+//! Status: rules are validated and accepted, counters and `/proc/net/stat/rsynproxy` exist;
+//! the target still passes packets on (`XT_CONTINUE`) until the data path lands.
+
+use kernel::prelude::*;
+
+module! {
+    type: RSynProxy,
+    name: "rsynproxy",
+    author: "RSYNPROXY developers",
+    description: "SYN proxy xtables target (RSYNPROXY), in Rust",
+    license: "GPL",
+    alias: ["ipt_RSYNPROXY", "ip6t_RSYNPROXY"],
+}
+
+mod glue;
+mod pernet;
+mod proto;
+mod sys;
+mod target;
+
+#[cfg(CONFIG_KUNIT)]
+mod ktests;
+
+struct RSynProxy {
+    // Fields drop in order: the targets go before the per-namespace state they use.
+    _targets: glue::xt::Registration<2>,
+    _pernet: glue::pernet::Registration,
+}
+
+impl kernel::Module for RSynProxy {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let pernet = pernet::register()?;
+        let targets = target::register()?;
+        Ok(RSynProxy { _targets: targets, _pernet: pernet })
+    }
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C surface rsynproxy.ko uses: kernel headers for its own bindgen run, the module's shared
+ * structs, and the helpers in helpers.c that stand in for static inlines and macros.
+ * Every name defined here carries the rsynproxy_ prefix so nothing clashes with nf_synproxy_core.
+ */
+#ifndef RSYNPROXY_SYS_H
+#define RSYNPROXY_SYS_H
+
+#include <linux/errno.h>
+#include <linux/percpu.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/skbuff.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/x_tables.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <linux/netfilter/xt_SYNPROXY.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_seqadj.h>
+#include <net/netfilter/nf_conntrack_synproxy.h>
+
+/* Per-CPU counters, in the column order of /proc/net/stat/synproxy. */
+enum rsynproxy_stat {
+	RSYNPROXY_STAT_SYN_RECEIVED,
+	RSYNPROXY_STAT_COOKIE_INVALID,
+	RSYNPROXY_STAT_COOKIE_VALID,
+	RSYNPROXY_STAT_COOKIE_RETRANS,
+	RSYNPROXY_STAT_CONN_REOPENED,
+	RSYNPROXY_STAT_MAX,
+};
+
+struct rsynproxy_stats {
+	unsigned int cnt[RSYNPROXY_STAT_MAX];
+};
+
+/* Values bindgen cannot evaluate from macros. */
+static const unsigned int RSYNPROXY_XT_CONTINUE = XT_CONTINUE;
+static const gfp_t RSYNPROXY_GFP_KERNEL = GFP_KERNEL;
+static const gfp_t RSYNPROXY_GFP_ATOMIC = GFP_ATOMIC;
+static const unsigned int RSYNPROXY_XT_INV_PROTO = XT_INV_PROTO;
+static const unsigned int RSYNPROXY_IP6T_F_PROTO = IP6T_F_PROTO;
+
+/* helpers.c: wrappers for static inlines and macros. */
+void *rsynproxy_net_generic(const struct net *net, unsigned int id);
+struct net *rsynproxy_seq_file_net(struct seq_file *seq);
+struct rsynproxy_stats __percpu *rsynproxy_stats_alloc(void);
+void rsynproxy_stat_inc(struct rsynproxy_stats __percpu *stats, unsigned int idx);
+const struct rsynproxy_stats *rsynproxy_stats_cpu(struct rsynproxy_stats __percpu *stats,
+						  unsigned int cpu);
+bool rsynproxy_cpu_possible(unsigned int cpu);
+unsigned int rsynproxy_nr_cpu_ids(void);
+void *rsynproxy_seq_start_token(void);
+
+/* Layout guard: the C compiler's view of every struct the Rust side binds. */
+struct rsynproxy_layout {
+	const char *name;
+	size_t value;
+};
+extern const struct rsynproxy_layout rsynproxy_c_layout[];
+extern const unsigned int rsynproxy_c_layout_len;
+
+#endif
