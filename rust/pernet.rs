@@ -9,8 +9,8 @@ use crate::glue::{net::Net, percpu::PerCpuStats, pernet, proc, CShared};
 use crate::proto::stats::{self, Stat};
 use crate::sys;
 use core::sync::atomic::AtomicU32;
-use kernel::ffi::{c_int, c_void};
 use kernel::c_str;
+use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 /// What each namespace holds, in the block pernet allocates for us.
@@ -100,7 +100,9 @@ static SEQ_OPS: sys::seq_operations = sys::seq_operations {
 
 /// The iterator value for CPU `cpu` (never null, never SEQ_START_TOKEN = 1).
 fn cpu_cookie(cpu: u32) -> *mut c_void {
-    core::ptr::null_mut::<u8>().wrapping_add(cpu as usize + 2).cast()
+    core::ptr::null_mut::<u8>()
+        .wrapping_add(cpu as usize + 2)
+        .cast()
 }
 
 fn next_cpu(pos: &mut i64) -> *mut c_void {
@@ -129,7 +131,11 @@ unsafe extern "C" fn seq_start(_seq: *mut sys::seq_file, pos: *mut i64) -> *mut 
 /// # Safety
 ///
 /// Called by seq_file for our proc file.
-unsafe extern "C" fn seq_next(_seq: *mut sys::seq_file, _v: *mut c_void, pos: *mut i64) -> *mut c_void {
+unsafe extern "C" fn seq_next(
+    _seq: *mut sys::seq_file,
+    _v: *mut c_void,
+    pos: *mut i64,
+) -> *mut c_void {
     // SAFETY: seq_file passes a valid position.
     let pos = unsafe { &mut *pos };
     *pos += 1;

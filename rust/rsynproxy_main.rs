@@ -45,6 +45,9 @@ impl kernel::Module for RSynProxy {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let pernet = pernet::register()?;
         let targets = target::register()?;
-        Ok(RSynProxy { _targets: targets, _pernet: pernet })
+        Ok(RSynProxy {
+            _targets: targets,
+            _pernet: pernet,
+        })
     }
 }

@@ -24,7 +24,8 @@ const fn target(family: u32) -> sys::xt_target {
     t.destroy = Some(tg_destroy);
     t.me = crate::THIS_MODULE.as_ptr().cast();
     t.targetsize = core::mem::size_of::<sys::nf_synproxy_info>() as c_uint;
-    t.hooks = (1 << sys::nf_inet_hooks_NF_INET_LOCAL_IN) | (1 << sys::nf_inet_hooks_NF_INET_FORWARD);
+    t.hooks =
+        (1 << sys::nf_inet_hooks_NF_INET_LOCAL_IN) | (1 << sys::nf_inet_hooks_NF_INET_FORWARD);
     t.family = family as u16;
     t
 }
@@ -42,7 +43,10 @@ pub(crate) fn register() -> Result<xt::Registration<2>> {
 /// # Safety
 ///
 /// Called by xtables with a live skb and parameter.
-unsafe extern "C" fn tg_target(_skb: *mut sys::sk_buff, _par: *const sys::xt_action_param) -> c_uint {
+unsafe extern "C" fn tg_target(
+    _skb: *mut sys::sk_buff,
+    _par: *const sys::xt_action_param,
+) -> c_uint {
     sys::RSYNPROXY_XT_CONTINUE
 }
 
@@ -56,8 +60,8 @@ pub(crate) unsafe extern "C" fn tg_check(par: *const sys::xt_tgchk_param) -> c_i
     // SAFETY: xtables calls checkentry with a valid parameter for our target.
     let par = unsafe { xt::CheckParam::from_raw(par) };
     if let Err(why) = check_rule(par.proto_match(), &par.info()) {
-        // SAFETY: net_ratelimit has no preconditions.
-        if unsafe { sys::net_ratelimit() } != 0 {
+        // SAFETY: no preconditions.
+        if unsafe { sys::rsynproxy_ratelimit() } {
             pr_info!("RSYNPROXY rule refused: {}\n", why);
         }
         return EINVAL.to_errno();

@@ -43,7 +43,8 @@ impl PerCpuStats {
         // SAFETY: the allocation is live (type invariant) and `cpu` is a possible CPU, so
         // per_cpu_ptr() yields a valid pointer into it. A racing increment on another CPU is
         // a plain word write; the copy may miss it, as the C reader does.
-        let cnt = unsafe { core::ptr::read_volatile(sys::rsynproxy_stats_cpu(self.0.as_ptr(), cpu)) };
+        let cnt =
+            unsafe { core::ptr::read_volatile(sys::rsynproxy_stats_cpu(self.0.as_ptr(), cpu)) };
         cnt.cnt
     }
 

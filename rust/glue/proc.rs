@@ -9,7 +9,11 @@ use kernel::str::CStr;
 
 /// Creates `/proc/net/stat/<name>` in `net` with per-namespace sequence operations
 /// (`proc_create_net`). Remove it with [`remove_stat`].
-pub(crate) fn create_stat(net: &Net, name: &'static CStr, ops: &'static sys::seq_operations) -> Result {
+pub(crate) fn create_stat(
+    net: &Net,
+    name: &'static CStr,
+    ops: &'static sys::seq_operations,
+) -> Result {
     // SAFETY: `name` and `ops` are static; the parent directory is the live namespace's
     // proc_net_stat; the private area is the seq_net_private that seq_file_net() expects.
     let pde = unsafe {

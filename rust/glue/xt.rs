@@ -37,7 +37,11 @@ impl<const N: usize> Drop for Registration<N> {
 unsafe fn read_info(ptr: *const kernel::ffi::c_void) -> Info {
     // SAFETY: xtables checked the blob's size against targetsize (caller's guarantee).
     let raw = unsafe { &*ptr.cast::<sys::nf_synproxy_info>() };
-    Info { options: raw.options, wscale: raw.wscale, mss: raw.mss }
+    Info {
+        options: raw.options,
+        wscale: raw.wscale,
+        mss: raw.mss,
+    }
 }
 
 /// The argument of `checkentry`.

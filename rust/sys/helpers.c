@@ -41,6 +41,21 @@ unsigned int rsynproxy_nr_cpu_ids(void)
 	return nr_cpu_ids;
 }
 
+/* Our own budget (5 s, burst 10, like pr_info_ratelimited) so that other subsystems'
+ * messages do not silence ours, as the shared net_ratelimit() would. */
+static DEFINE_RATELIMIT_STATE(rsynproxy_rs, 5 * HZ, 10);
+
+bool rsynproxy_ratelimit(void)
+{
+	return __ratelimit(&rsynproxy_rs);
+}
+
+/* For the KUnit cases: give back the budget their refusals spent. */
+void rsynproxy_ratelimit_reset(void)
+{
+	ratelimit_state_init(&rsynproxy_rs, 5 * HZ, 10);
+}
+
 void *rsynproxy_seq_start_token(void)
 {
 	return SEQ_START_TOKEN;

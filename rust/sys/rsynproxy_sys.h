@@ -8,6 +8,7 @@
 #define RSYNPROXY_SYS_H
 
 #include <linux/errno.h>
+#include <linux/ratelimit.h>
 #include <linux/percpu.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
@@ -57,6 +58,8 @@ const struct rsynproxy_stats *rsynproxy_stats_cpu(struct rsynproxy_stats __percp
 bool rsynproxy_cpu_possible(unsigned int cpu);
 unsigned int rsynproxy_nr_cpu_ids(void);
 void *rsynproxy_seq_start_token(void);
+bool rsynproxy_ratelimit(void);
+void rsynproxy_ratelimit_reset(void);
 
 /* Layout guard: the C compiler's view of every struct the Rust side binds. */
 struct rsynproxy_layout {

@@ -1,0 +1,15 @@
+//! The kernel module's protocol layer (`rust/proto`), compiled for the host so that `cargo
+//! test` exercises exactly the code rsynproxy.ko runs, and so that userspace tools share it.
+
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+#[path = "../../../rust/proto/mod.rs"]
+mod kernel_proto;
+
+pub use kernel_proto::*;
+
+#[cfg(test)]
+mod tests;
