@@ -16,18 +16,18 @@ tool() { # tool nft|legacy 4|6 [-save|-restore]
 # The seed recipe of the SYNPROXY man page, with RSYNPROXY, in namespace $1.
 apply_recipe() {
 	local ns=$1 ipt=$2
-	in "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 &&
-		in "$ns" "$ipt" -t raw -A PREROUTING -p tcp -m tcp --syn -j CT --notrack &&
-		in "$ns" "$ipt" -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $RECIPE_OPTS &&
-		in "$ns" "$ipt" -A INPUT -m state --state INVALID -j DROP
+	inns "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 &&
+		inns "$ns" "$ipt" -t raw -A PREROUTING -p tcp -m tcp --syn -j CT --notrack &&
+		inns "$ns" "$ipt" -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $RECIPE_OPTS &&
+		inns "$ns" "$ipt" -A INPUT -m state --state INVALID -j DROP
 }
 
 test_autoload() {
 	loaded rsynproxy && fail "rsynproxy is loaded before any rule"
 	netns auto
-	in auto iptables-nft -A INPUT -p tcp -j RSYNPROXY --mss 1460 || return 1
+	inns auto iptables-nft -A INPUT -p tcp -j RSYNPROXY --mss 1460 || return 1
 	loaded rsynproxy || fail "the rule did not load rsynproxy"
-	in auto iptables-nft -F
+	inns auto iptables-nft -F
 	cp /sys/kernel/debug/kunit/rsynproxy/results "$RSYNPROXY_OUT/kunit-autoload.ktap"
 }
 
@@ -39,9 +39,9 @@ test_recipe() { # backend family
 	local want="-P INPUT ACCEPT
 -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $RECIPE_OPTS
 -A INPUT -m state --state INVALID -j DROP"
-	expect_eq "$ipt -S INPUT" "$(in "$ns" "$ipt" -S INPUT)" "$want" || return 1
+	expect_eq "$ipt -S INPUT" "$(inns "$ns" "$ipt" -S INPUT)" "$want" || return 1
 	local list
-	list=$(in "$ns" "$ipt" -L INPUT -n | grep RSYNPROXY)
+	list=$(inns "$ns" "$ipt" -L INPUT -n | grep RSYNPROXY)
 	[[ $list == *"RSYNPROXY sack-perm timestamp wscale 9 mss 1460"* ]] ||
 		fail "-L shows: $list"
 }
@@ -54,28 +54,32 @@ test_save_restore() { # backend family
 	restore=$(tool "$1" "$2" -restore)
 	netns "$ns"
 	apply_recipe "$ns" "$ipt" || return 1
-	local extra=(
-		"" "--ecn" "--timestamp" "--sack-perm --ecn" "--wscale 0" "--wscale 14 --timestamp"
-		"--mss 1" "--mss 65535" "--sack-perm --timestamp --wscale 7 --mss 536 --ecn"
+	# "given options|what -S shows" (save prints the options in the plugin's table order)
+	local cases=(
+		"|" "--ecn|" "--timestamp|" "--sack-perm --ecn|" "--wscale 0|" "--timestamp --wscale 14|"
+		"--mss 1|" "--mss 65535|" "--sack-perm --timestamp --wscale 7 --mss 536 --ecn|"
+		"--ecn --mss 536 --wscale 3 --sack-perm|--sack-perm --wscale 3 --mss 536 --ecn"
 	)
-	local o
-	for o in "${extra[@]}"; do
-		in "$ns" "$ipt" -A FORWARD -p tcp --dport 80 -j RSYNPROXY $o || fail "options '$o' refused" || return 1
-		local got
-		got=$(in "$ns" "$ipt" -S FORWARD | tail -n 1)
-		expect_eq "-S for '$o'" "$got" "-A FORWARD -p tcp -m tcp --dport 80 -j RSYNPROXY${o:+ $o}" || return 1
+	local c o want got
+	for c in "${cases[@]}"; do
+		o=${c%%|*}
+		want=${c#*|}
+		[ -n "$want" ] || want=$o
+		inns "$ns" "$ipt" -A FORWARD -p tcp --dport 80 -j RSYNPROXY $o || fail "options '$o' refused" || return 1
+		got=$(inns "$ns" "$ipt" -S FORWARD | tail -n 1)
+		expect_eq "-S for '$o'" "$got" "-A FORWARD -p tcp -m tcp --dport 80 -j RSYNPROXY${want:+ $want}" || return 1
 	done
 	local before after
-	before=$(in "$ns" "$save" | grep -v '^#')
-	in "$ns" "$ipt" -t raw -F && in "$ns" "$ipt" -F || return 1
-	[ -z "$(in "$ns" "$ipt" -S | grep RSYNPROXY)" ] || fail "flush left rules"
-	printf '%s\n' "$before" | in "$ns" "$restore" || fail "restore failed"
-	after=$(in "$ns" "$save" | grep -v '^#')
+	before=$(inns "$ns" "$save" | grep -v '^#')
+	inns "$ns" "$ipt" -t raw -F && inns "$ns" "$ipt" -F || return 1
+	[ -z "$(inns "$ns" "$ipt" -S | grep RSYNPROXY)" ] || fail "flush left rules"
+	printf '%s\n' "$before" | inns "$ns" "$restore" || fail "restore failed"
+	after=$(inns "$ns" "$save" | grep -v '^#')
 	expect_eq "save after restore" "$after" "$before"
 }
 
 rule_count() { # ns ipt
-	in "$1" "$2" -S | grep -c -- '-j RSYNPROXY'
+	inns "$1" "$2" -S | grep -c -- '-j RSYNPROXY'
 }
 
 # The plugin refuses bad values before anything reaches the kernel.
@@ -86,7 +90,7 @@ test_plugin_refuses() { # backend family
 	local bad=("--wscale 15" "--wscale 255" "--mss 0" "--mss 65536" "--mss abc" "--mss 1 --mss 2")
 	local o out
 	for o in "${bad[@]}"; do
-		if out=$(in "$ns" "$ipt" -A INPUT -p tcp -j RSYNPROXY $o 2>&1); then
+		if out=$(inns "$ns" "$ipt" -A INPUT -p tcp -j RSYNPROXY $o 2>&1); then
 			fail "'$o' was accepted"
 			return 1
 		fi
@@ -108,7 +112,7 @@ test_kernel_refuses() { # backend family check-messages(0|1)
 	local i
 	for i in 0 1 2; do
 		dmesg -C
-		if in "$ns" "$ipt" -A INPUT ${rules[$i]} -j RSYNPROXY --mss 1460 2>/dev/null; then
+		if inns "$ns" "$ipt" -A INPUT ${rules[$i]} -j RSYNPROXY --mss 1460 2>/dev/null; then
 			fail "rule '${rules[$i]}' was accepted"
 			return 1
 		fi
@@ -122,15 +126,15 @@ test_kernel_refuses() { # backend family check-messages(0|1)
 
 test_rmmod_while_used() {
 	netns held
-	in held ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY --timestamp || return 1
+	inns held ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY --timestamp || return 1
 	rmmod rsynproxy 2>/dev/null && fail "rmmod succeeded while a rule uses the target"
-	in held ip6tables-legacy -F
+	inns held ip6tables-legacy -F
 	# Every namespace the tests used must be flushed for the module to go.
 	local ns
 	for ns in $(ip netns list | cut -d' ' -f1); do
 		for b in nft legacy; do
-			in "$ns" "iptables-$b" -F 2>/dev/null
-			in "$ns" "ip6tables-$b" -F 2>/dev/null
+			inns "$ns" "iptables-$b" -F 2>/dev/null
+			inns "$ns" "ip6tables-$b" -F 2>/dev/null
 		done
 	done
 	rmmod rsynproxy || fail "rmmod failed after the rules were flushed"
@@ -156,20 +160,20 @@ test_coexist() {
 	netns cr
 	netns cc
 	apply_recipe cr iptables-nft || return 1
-	in cc sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
-	in cc iptables-legacy -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j SYNPROXY $RECIPE_OPTS || return 1
-	in cc ip6tables-nft -A INPUT -p tcp -j SYNPROXY $RECIPE_OPTS || return 1
-	in cr ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY $RECIPE_OPTS || return 1
+	inns cc sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+	inns cc iptables-legacy -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j SYNPROXY $RECIPE_OPTS || return 1
+	inns cc ip6tables-nft -A INPUT -p tcp -j SYNPROXY $RECIPE_OPTS || return 1
+	inns cr ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY $RECIPE_OPTS || return 1
 	local f
 	for f in rsynproxy synproxy; do
-		in cr cat /proc/net/stat/$f >/tmp/$f || return 1
+		inns cr cat /proc/net/stat/$f >/tmp/$f || return 1
 		proc_shape /tmp/$f || return 1
 	done
 	expect_eq "C and Rust proc headers" "$(head -n 1 /tmp/rsynproxy)" "$(head -n 1 /tmp/synproxy)" || return 1
-	in cr iptables-nft -F && in cr ip6tables-legacy -F || return 1
+	inns cr iptables-nft -F && inns cr ip6tables-legacy -F || return 1
 	rmmod rsynproxy || fail "rsynproxy does not unload beside nf_synproxy_core"
-	in cc iptables-legacy -S INPUT | grep -q -- "-j SYNPROXY" || fail "C rule lost"
-	in cc iptables-legacy -F && in cc ip6tables-nft -F
+	inns cc iptables-legacy -S INPUT | grep -q -- "-j SYNPROXY" || fail "C rule lost"
+	inns cc iptables-legacy -F && inns cc ip6tables-nft -F
 	modprobe rsynproxy || return 1
 	rmmod ipt_SYNPROXY ip6t_SYNPROXY nf_synproxy_core || fail "C modules do not unload beside rsynproxy"
 	rmmod rsynproxy

@@ -35,8 +35,8 @@ netns() {
 	ip netns add "$1" && ip -n "$1" link set lo up
 }
 
-# in NS CMD...: run in a namespace.
-in() {
+# inns NS CMD...: run in a namespace.
+inns() {
 	local ns=$1
 	shift
 	ip netns exec "$ns" "$@"

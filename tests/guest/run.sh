@@ -4,5 +4,5 @@
 here=$(dirname "$0")
 for f in "$here"/[0-9]*.sh; do
 	echo "# ${f##*/}"
-	bash "$f"
+	bash "$f" || echo "not ok - ${f##*/} ran to the end (exit status $?)"
 done
