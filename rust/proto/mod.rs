@@ -9,5 +9,9 @@
 
 #![allow(unreachable_pub)]
 
+pub mod cookie;
+pub mod flow;
 pub mod info;
 pub mod stats;
+pub mod tcp;
+pub mod wire;

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! TCP headers and options as SYNPROXY reads and writes them (`synproxy_parse_options`,
+//! `synproxy_build_options`, `synproxy_tstamp_adjust` in nf_synproxy_core.c).
+//!
+//! Everything works on byte slices and never panics, whatever the input.
+
+use super::info::{OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE};
+
+/// `FIN`.
+pub const FIN: u8 = 0x01;
+/// `SYN`.
+pub const SYN: u8 = 0x02;
+/// `RST`.
+pub const RST: u8 = 0x04;
+/// `ACK`.
+pub const ACK: u8 = 0x10;
+/// `ECE`.
+pub const ECE: u8 = 0x40;
+/// `CWR`.
+pub const CWR: u8 = 0x80;
+
+/// Length of the fixed header.
+pub const HDR_LEN: usize = 20;
+/// Longest option area (doff 15).
+pub const MAX_OPT_LEN: usize = 40;
+
+const TCPOPT_EOL: u8 = 0;
+const TCPOPT_NOP: u8 = 1;
+const TCPOPT_MSS: u8 = 2;
+const TCPOPT_WINDOW: u8 = 3;
+const TCPOPT_SACK_PERM: u8 = 4;
+const TCPOPT_TIMESTAMP: u8 = 8;
+const TCPOLEN_MSS: u8 = 4;
+const TCPOLEN_WINDOW: u8 = 3;
+const TCPOLEN_SACK_PERM: u8 = 2;
+const TCPOLEN_TIMESTAMP: u8 = 10;
+/// `TCP_MAX_WSCALE`.
+const MAX_WSCALE: u8 = 14;
+
+/// The fixed part of a TCP header, host byte order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack_seq: u32,
+    /// Header length in 32-bit words (5..=15 when valid).
+    pub doff: u8,
+    /// Flags byte (`FIN` … `CWR`).
+    pub flags: u8,
+    /// Window.
+    pub window: u16,
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+impl Header {
+    /// Reads the fixed header.
+    pub fn read(b: &[u8; HDR_LEN]) -> Self {
+        Header {
+            sport: be16(b, 0),
+            dport: be16(b, 2),
+            seq: be32(b, 4),
+            ack_seq: be32(b, 8),
+            doff: b[12] >> 4,
+            flags: b[13],
+            window: be16(b, 14),
+        }
+    }
+
+    /// Length of the option area the header announces, or `None` when doff < 5.
+    pub fn options_len(&self) -> Option<usize> {
+        (usize::from(self.doff) * 4).checked_sub(HDR_LEN)
+    }
+
+    /// Whether all of `set` and none of `clear` are among the flags.
+    pub fn has(&self, set: u8, clear: u8) -> bool {
+        self.flags & set == set && self.flags & clear == 0
+    }
+}
+
+/// TCP options as SYNPROXY tracks them (`struct synproxy_options`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `OPT_*` bits of the options present (or to send).
+    pub options: u8,
+    /// Window scale (clamped to 14 when parsed).
+    pub wscale: u8,
+    /// MSS option value.
+    pub mss_option: u16,
+    /// The client's MSS, to encode in the cookie.
+    pub mss_encode: u16,
+    /// Timestamp value.
+    pub tsval: u32,
+    /// Timestamp echo reply.
+    pub tsecr: u32,
+}
+
+/// Walks the option area like the kernel's parsers: stops at EOL, at a truncated option, at a
+/// length below 2 or past the end. Calls `f(kind, offset_of_kind, len)` for each whole option
+/// other than NOP.
+fn walk(opts: &[u8], mut f: impl FnMut(u8, usize, usize)) {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            TCPOPT_EOL => return,
+            TCPOPT_NOP => i += 1,
+            kind => {
+                let Some(&size) = opts.get(i + 1) else { return };
+                let size = usize::from(size);
+                if size < 2 || size > opts.len() - i {
+                    return;
+                }
+                f(kind, i, size);
+                i += size;
+            }
+        }
+    }
+}
+
+impl Options {
+    /// Parses an option area (the `doff * 4 - 20` bytes after the fixed header).
+    pub fn parse(opts: &[u8]) -> Self {
+        let mut o = Options::default();
+        walk(opts, |kind, at, size| {
+            let body = &opts[at + 2..at + size];
+            match (kind, size as u8) {
+                (TCPOPT_MSS, TCPOLEN_MSS) => {
+                    o.mss_option = be16(body, 0);
+                    o.options |= OPT_MSS;
+                }
+                (TCPOPT_WINDOW, TCPOLEN_WINDOW) => {
+                    o.wscale = body[0].min(MAX_WSCALE);
+                    o.options |= OPT_WSCALE;
+                }
+                (TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP) => {
+                    o.tsval = be32(body, 0);
+                    o.tsecr = be32(body, 4);
+                    o.options |= OPT_TIMESTAMP;
+                }
+                (TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM) => o.options |= OPT_SACK_PERM,
+                _ => {}
+            }
+        });
+        o
+    }
+
+    /// Bytes [`Options::write`] produces (a multiple of 4, at most 20).
+    pub fn size(&self) -> usize {
+        let mut n = 0;
+        if self.options & OPT_MSS != 0 {
+            n += 4;
+        }
+        if self.options & OPT_TIMESTAMP != 0 {
+            n += 12;
+        } else if self.options & OPT_SACK_PERM != 0 {
+            n += 4;
+        }
+        if self.options & OPT_WSCALE != 0 {
+            n += 4;
+        }
+        n
+    }
+
+    /// Writes the options in SYNPROXY's layout: MSS; SACK_PERM+TS or NOP,NOP,TS or
+    /// NOP,NOP,SACK_PERM; NOP,WSCALE. Returns the bytes written, 0 if `out` is too short.
+    pub fn write(&self, out: &mut [u8]) -> usize {
+        let size = self.size();
+        let Some(out) = out.get_mut(..size) else { return 0 };
+        let mut words = out.chunks_exact_mut(4);
+        let mut put = |w: u32| {
+            if let Some(c) = words.next() {
+                c.copy_from_slice(&w.to_be_bytes());
+            }
+        };
+        let word = |a: u8, b: u8, c: u8, d: u8| u32::from_be_bytes([a, b, c, d]);
+        if self.options & OPT_MSS != 0 {
+            put(word(TCPOPT_MSS, TCPOLEN_MSS, 0, 0) | u32::from(self.mss_option));
+        }
+        if self.options & OPT_TIMESTAMP != 0 {
+            if self.options & OPT_SACK_PERM != 0 {
+                put(word(TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP));
+            } else {
+                put(word(TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP));
+            }
+            put(self.tsval);
+            put(self.tsecr);
+        } else if self.options & OPT_SACK_PERM != 0 {
+            put(word(TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM));
+        }
+        if self.options & OPT_WSCALE != 0 {
+            put(word(TCPOPT_NOP, TCPOPT_WINDOW, TCPOLEN_WINDOW, self.wscale));
+        }
+        size
+    }
+}
+
+/// Longest segment [`build`] writes: header plus the largest option set.
+pub const MAX_BUILT_LEN: usize = HDR_LEN + 24;
+
+/// Writes a TCP header (`h`, doff from the options) followed by `o`'s options into `out`,
+/// checksum and urgent pointer zero. Returns the length, 0 if `out` is too short.
+pub fn build(h: &Header, o: &Options, out: &mut [u8]) -> usize {
+    let len = HDR_LEN + o.size();
+    let Some(out) = out.get_mut(..len) else { return 0 };
+    out[0..2].copy_from_slice(&h.sport.to_be_bytes());
+    out[2..4].copy_from_slice(&h.dport.to_be_bytes());
+    out[4..8].copy_from_slice(&h.seq.to_be_bytes());
+    out[8..12].copy_from_slice(&h.ack_seq.to_be_bytes());
+    out[12] = ((len / 4) as u8) << 4;
+    out[13] = h.flags;
+    out[14..16].copy_from_slice(&h.window.to_be_bytes());
+    out[16..20].fill(0);
+    o.write(&mut out[HDR_LEN..]);
+    len
+}
+
+/// Which way a packet travels in its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Client to server.
+    Original,
+    /// Server to client.
+    Reply,
+}
+
+/// Shifts the timestamp option(s) in an option area by `tsoff`: a reply's TSval is lowered
+/// (the client sees our clock), an original packet's TSecr raised (the server sees its own).
+/// Calls `changed(old, new)` for each rewritten word, for the checksum.
+pub fn adjust_timestamps(opts: &mut [u8], dir: Dir, tsoff: u32, mut changed: impl FnMut(u32, u32)) {
+    if tsoff == 0 {
+        return;
+    }
+    let mut found = [0usize; MAX_OPT_LEN / TCPOLEN_TIMESTAMP as usize];
+    let mut n = 0;
+    walk(opts, |kind, at, size| {
+        if kind == TCPOPT_TIMESTAMP && size == usize::from(TCPOLEN_TIMESTAMP) && n < found.len() {
+            found[n] = at;
+            n += 1;
+        }
+    });
+    for &at in &found[..n] {
+        let (word, new): (usize, fn(u32, u32) -> u32) = match dir {
+            Dir::Reply => (at + 2, u32::wrapping_sub),
+            Dir::Original => (at + 6, u32::wrapping_add),
+        };
+        let old = be32(opts, word);
+        let value = new(old, tsoff);
+        opts[word..word + 4].copy_from_slice(&value.to_be_bytes());
+        changed(old, value);
+    }
+}
