@@ -266,6 +266,23 @@ fn rust_layout() -> impl Iterator<Item = (&'static str, usize)> {
         sz!(nf_conn_seqadj),
         sz!(rsynproxy_stats),
         off!(rsynproxy_stats, cnt),
+        sz!(nf_hook_ops),
+        off!(nf_hook_ops, hook),
+        off!(nf_hook_ops, pf),
+        off!(nf_hook_ops, hooknum),
+        off!(nf_hook_ops, priority),
+        off!(nf_conn_synproxy, isn),
+        off!(nf_conn_synproxy, its),
+        off!(nf_conn_synproxy, tsoff),
+        off!(nf_conn, proto),
+        sz!(ip_ct_tcp),
+        off!(ip_ct_tcp, seen),
+        off!(ip_ct_tcp, state),
+        sz!(ip_ct_tcp_state),
+        off!(ip_ct_tcp_state, td_maxwin),
+        sz!(iphdr),
+        sz!(ipv6hdr),
+        sz!(tcphdr),
     ]
     .into_iter()
 }

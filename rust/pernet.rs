@@ -5,10 +5,12 @@
 //! Mirrors `synproxy_net_ops` in nf_synproxy_core.c, under its own proc name and net id so
 //! both can be loaded at once.
 
+use crate::glue::conntrack::{Conn, Template};
+use crate::glue::hooks::{self, HooksLock};
 use crate::glue::{net::Net, percpu::PerCpuStats, pernet, proc, CShared};
 use crate::proto::stats::{self, Stat};
 use crate::sys;
-use core::sync::atomic::AtomicU32;
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::c_str;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -16,9 +18,18 @@ use kernel::prelude::*;
 /// What each namespace holds, in the block pernet allocates for us.
 pub(crate) struct NetState {
     stats: PerCpuStats,
+    tmpl: Template,
+    /// Rules using the target, per family (IPv4, IPv6): the hooks are registered while > 0.
+    /// Changed only under [`HooksLock`].
+    hook_refs: [AtomicU32; 2],
 }
 
 impl NetState {
+    /// The template backend SYNs carry.
+    pub(crate) fn template(&self) -> &Conn {
+        self.tmpl.conn()
+    }
+
     /// Counts an event in this namespace.
     pub(crate) fn count(&self, stat: Stat) {
         self.stats.inc(stat);
@@ -27,6 +38,51 @@ impl NetState {
     /// The counters summed over all CPUs.
     pub(crate) fn totals(&self) -> [u32; stats::NSTATS] {
         self.stats.sum()
+    }
+}
+
+/// The hooks of one family (LOCAL_IN and POST_ROUTING, just before conntrack confirms).
+const fn hook_ops(pf: u32) -> [sys::nf_hook_ops; 2] {
+    // SAFETY: all-zero is a valid nf_hook_ops.
+    let mut ops: [sys::nf_hook_ops; 2] = unsafe { core::mem::zeroed() };
+    let hooknums = [sys::nf_inet_hooks_NF_INET_LOCAL_IN, sys::nf_inet_hooks_NF_INET_POST_ROUTING];
+    let mut i = 0;
+    while i < 2 {
+        ops[i].hook = Some(crate::target::nf_hook);
+        ops[i].pf = pf as u8;
+        ops[i].hooknum = hooknums[i];
+        ops[i].priority = sys::RSYNPROXY_HOOK_PRIORITY;
+        i += 1;
+    }
+    ops
+}
+
+static HOOKS: [CShared<[sys::nf_hook_ops; 2]>; 2] =
+    [CShared::new(hook_ops(sys::NFPROTO_IPV4)), CShared::new(hook_ops(sys::NFPROTO_IPV6))];
+
+fn family_index(family: u8) -> usize {
+    usize::from(u32::from(family) == sys::NFPROTO_IPV6)
+}
+
+/// A rule of `family` now uses the target in `net`: register the hooks with the first.
+pub(crate) fn hooks_get(net: &Net, family: u8) -> Result {
+    let f = family_index(family);
+    let refs = &state(net).hook_refs[f];
+    let _lock = HooksLock::lock();
+    if refs.load(Ordering::Relaxed) == 0 {
+        hooks::register(net, &HOOKS[f])?;
+    }
+    refs.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The reverse of [`hooks_get`]: unregister with the last rule.
+pub(crate) fn hooks_put(net: &Net, family: u8) {
+    let f = family_index(family);
+    let refs = &state(net).hook_refs[f];
+    let _lock = HooksLock::lock();
+    if refs.fetch_sub(1, Ordering::Relaxed) == 1 {
+        hooks::unregister(net, &HOOKS[f]);
     }
 }
 
@@ -62,13 +118,13 @@ pub(crate) fn state(net: &Net) -> &NetState {
 unsafe extern "C" fn net_init(net: *mut sys::net) -> c_int {
     // SAFETY: pernet init gets a live namespace.
     let net = unsafe { Net::from_raw(net) };
-    let stats = match PerCpuStats::new() {
-        Ok(stats) => stats,
-        Err(e) => return e.to_errno(),
+    let state = match (PerCpuStats::new(), Template::new(net)) {
+        (Ok(stats), Ok(tmpl)) => NetState { stats, tmpl, hook_refs: [AtomicU32::new(0), AtomicU32::new(0)] },
+        (Err(e), _) | (_, Err(e)) => return e.to_errno(),
     };
     let slot = pernet::generic::<NetState>(net, &NET_ID);
     // SAFETY: the block is ours, sized and aligned for NetState, and holds no value yet.
-    unsafe { slot.write(NetState { stats }) };
+    unsafe { slot.write(state) };
     if let Err(e) = proc::create_stat(net, PROC_NAME, &SEQ_OPS) {
         // SAFETY: written just above; nothing else can have seen it (no proc file).
         unsafe { slot.drop_in_place() };

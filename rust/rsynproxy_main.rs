@@ -26,6 +26,8 @@ module! {
     alias: ["ipt_RSYNPROXY", "ip6t_RSYNPROXY"],
 }
 
+mod engine;
+mod family;
 mod glue;
 mod pernet;
 mod proto;

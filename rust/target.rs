@@ -2,7 +2,10 @@
 
 //! The xtables target `RSYNPROXY` for IPv4 and IPv6 (`ipt_SYNPROXY.c`, `ip6t_SYNPROXY.c`).
 
+use crate::glue::net::Net;
+use crate::glue::skb::Skb;
 use crate::glue::{conntrack, xt, CShared};
+use crate::{engine, pernet};
 use crate::proto::info::check_rule;
 use crate::sys;
 use kernel::ffi::{c_int, c_uint};
@@ -38,16 +41,33 @@ pub(crate) fn register() -> Result<xt::Registration<2>> {
     xt::Registration::register(&TARGETS)
 }
 
-/// Packets are passed on until the data path lands.
+/// The target function.
 ///
 /// # Safety
 ///
-/// Called by xtables with a live skb and parameter.
-unsafe extern "C" fn tg_target(
-    _skb: *mut sys::sk_buff,
-    _par: *const sys::xt_action_param,
+/// Called by xtables with a live skb and the parameter of a rule of this target.
+unsafe extern "C" fn tg_target(skb: *mut sys::sk_buff, par: *const sys::xt_action_param) -> c_uint {
+    // SAFETY: xtables' call contract; the packet is ours until we return.
+    let (skb, par) = unsafe { (Skb::from_raw(skb), xt::ActionParam::from_raw(par)) };
+    let ipv6 = u32::from(par.family()) == sys::NFPROTO_IPV6;
+    engine::target(skb, par.net(), par.hook(), par.thoff(), ipv6, &par.info())
+}
+
+/// The netfilter hook.
+///
+/// # Safety
+///
+/// Called by netfilter with a live skb and hook state.
+pub(crate) unsafe extern "C" fn nf_hook(
+    _priv: *mut kernel::ffi::c_void,
+    skb: *mut sys::sk_buff,
+    state: *const sys::nf_hook_state,
 ) -> c_uint {
-    sys::RSYNPROXY_XT_CONTINUE
+    // SAFETY: netfilter's call contract: the state and its namespace outlive the call.
+    let (skb, state) = unsafe { (Skb::from_raw(skb), &*state) };
+    // SAFETY: as above.
+    let net = unsafe { Net::from_raw(state.net) };
+    engine::hook(skb, net, u32::from(state.pf) == sys::NFPROTO_IPV6)
 }
 
 /// checkentry: refuses what the data path could not honour, then holds conntrack for the
@@ -66,13 +86,15 @@ pub(crate) unsafe extern "C" fn tg_check(par: *const sys::xt_tgchk_param) -> c_i
         }
         return EINVAL.to_errno();
     }
-    match conntrack::NetnsRef::get(par.net(), par.family()) {
-        Ok(r) => {
-            r.keep();
-            0
-        }
-        Err(e) => e.to_errno(),
+    let ct = match conntrack::NetnsRef::get(par.net(), par.family()) {
+        Ok(r) => r,
+        Err(e) => return e.to_errno(),
+    };
+    if let Err(e) = pernet::hooks_get(par.net(), par.family()) {
+        return e.to_errno();
     }
+    ct.keep();
+    0
 }
 
 /// destroy: releases what checkentry took.
@@ -83,5 +105,6 @@ pub(crate) unsafe extern "C" fn tg_check(par: *const sys::xt_tgchk_param) -> c_i
 pub(crate) unsafe extern "C" fn tg_destroy(par: *const sys::xt_tgdtor_param) {
     // SAFETY: xtables calls destroy with a valid parameter.
     let par = unsafe { xt::DestroyParam::from_raw(par) };
+    pernet::hooks_put(par.net(), par.family());
     conntrack::put_owned(par.net(), par.family());
 }

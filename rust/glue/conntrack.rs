@@ -3,8 +3,11 @@
 //! Connection tracking (`include/net/netfilter/nf_conntrack.h`).
 
 use super::net::Net;
+use super::skb::Skb;
 use crate::sys;
-use kernel::error::{to_result, Result};
+use core::ptr::NonNull;
+use kernel::error::{code::ENOMEM, to_result, Result};
+use kernel::types::Opaque;
 
 /// A reference on conntrack's per-namespace hooks for `family`, as every xtables extension
 /// that needs conntrack takes one while its rule exists. Dropping it puts the reference.
@@ -38,4 +41,156 @@ impl Drop for NetnsRef<'_> {
 pub(crate) fn put_owned(net: &Net, family: u8) {
     // SAFETY: `net` is live and the caller owns one reference for `family`.
     unsafe { sys::nf_ct_netns_put(net.as_ptr(), family) };
+}
+
+/// A conntrack entry (`struct nf_conn`).
+///
+/// # Invariants
+///
+/// A `&Conn` is only made from an entry the caller holds a reference on (through a packet
+/// or a template) for the reference's lifetime.
+#[repr(transparent)]
+pub(crate) struct Conn(Opaque<sys::nf_conn>);
+
+/// `CTINFO2DIR`: whether a `ctinfo` is of the reply direction.
+pub(crate) fn is_reply(ctinfo: u32) -> bool {
+    ctinfo >= sys::ip_conntrack_info_IP_CT_IS_REPLY
+}
+
+impl Conn {
+    pub(crate) fn as_ptr(&self) -> *mut sys::nf_conn {
+        self.0.get()
+    }
+
+    /// The entry and `ctinfo` of a packet (`nf_ct_get`); none for untracked packets.
+    pub(crate) fn of(skb: &Skb) -> Option<(&Conn, u32)> {
+        let mut ctinfo = 0;
+        // SAFETY: the packet is live; it holds a reference on its entry while it lives.
+        let ct = unsafe { sys::rsynproxy_ct_get(skb.as_ptr(), &mut ctinfo) };
+        // SAFETY: non-null entries are live for as long as the packet (type invariant).
+        (!ct.is_null()).then(|| (unsafe { &*ct.cast::<Conn>() }, ctinfo))
+    }
+
+    /// The TCP tracker's state (`TCP_CONNTRACK_*`), read unlocked as the C hook does.
+    pub(crate) fn tcp_state(&self) -> u32 {
+        // SAFETY: the entry is live (type invariant); a TCP entry's proto is the tcp member.
+        u32::from(unsafe { core::ptr::read_volatile(&(*self.as_ptr()).proto.tcp.state) })
+    }
+
+    /// The largest window the client announced (`seen[ORIGINAL].td_maxwin`).
+    pub(crate) fn client_max_window(&self) -> u32 {
+        // SAFETY: as for tcp_state.
+        unsafe { core::ptr::read_volatile(&(*self.as_ptr()).proto.tcp.seen[0].td_maxwin) }
+    }
+
+    /// The synproxy extension, present on entries made from a synproxy template.
+    pub(crate) fn synproxy(&self) -> Option<&SynproxyExt> {
+        // SAFETY: the entry is live; the extension area lives as long as the entry.
+        let ext = unsafe { sys::rsynproxy_ct_synproxy(self.as_ptr()) };
+        // SAFETY: non-null means a valid nf_conn_synproxy inside the live entry.
+        (!ext.is_null()).then(|| unsafe { &*ext.cast::<SynproxyExt>() })
+    }
+
+    /// Starts translating sequence numbers of direction `ctinfo` by `off`
+    /// (`nf_ct_seqadj_init`; does nothing for 0).
+    pub(crate) fn seqadj_init(&self, ctinfo: u32, off: i32) {
+        // SAFETY: the entry is live and carries the seqadj extension (synproxy template).
+        unsafe { sys::nf_ct_seqadj_init(self.as_ptr(), ctinfo, off) };
+    }
+
+    /// Whether conntrack translates this entry's sequence numbers (`IPS_SEQ_ADJUST`).
+    pub(crate) fn seq_adjusting(&self) -> bool {
+        // SAFETY: the entry is live (type invariant); status is a word of atomic bits.
+        let status = unsafe { core::ptr::read_volatile(&(*self.as_ptr()).status) };
+        status & sys::ip_conntrack_status_IPS_SEQ_ADJUST as usize != 0
+    }
+
+    /// Forgets any sequence translation (a connection reopened on this entry).
+    pub(crate) fn seqadj_reset(&self) {
+        // SAFETY: the entry is live; the helper takes ct->lock.
+        unsafe { sys::rsynproxy_seqadj_reset(self.as_ptr()) };
+    }
+
+    /// Queues a conntrack event (`IPCT_SYNPROXY`, `IPCT_SEQADJ`) for ctnetlink listeners.
+    pub(crate) fn event(&self, event: u32) {
+        // SAFETY: the entry is live.
+        unsafe { sys::rsynproxy_ct_event(self.as_ptr(), event) };
+    }
+}
+
+/// The synproxy extension of an entry (`struct nf_conn_synproxy`): our ISN, the TSval of our
+/// cookie and the timestamp offset. Plain loads and stores, as in C: only the packet path of
+/// the entry writes them.
+#[repr(transparent)]
+pub(crate) struct SynproxyExt(Opaque<sys::nf_conn_synproxy>);
+
+impl SynproxyExt {
+    fn field(&self, f: impl FnOnce(*mut sys::nf_conn_synproxy) -> *mut u32) -> *mut u32 {
+        f(self.0.get())
+    }
+
+    pub(crate) fn isn(&self) -> u32 {
+        // SAFETY: the extension is live (see Conn::synproxy); an aligned u32.
+        unsafe { self.field(|p| &raw mut (*p).isn).read_volatile() }
+    }
+
+    pub(crate) fn set_isn(&self, v: u32) {
+        // SAFETY: as above.
+        unsafe { self.field(|p| &raw mut (*p).isn).write_volatile(v) }
+    }
+
+    pub(crate) fn its(&self) -> u32 {
+        // SAFETY: as above.
+        unsafe { self.field(|p| &raw mut (*p).its).read_volatile() }
+    }
+
+    pub(crate) fn set_its(&self, v: u32) {
+        // SAFETY: as above.
+        unsafe { self.field(|p| &raw mut (*p).its).write_volatile(v) }
+    }
+
+    pub(crate) fn tsoff(&self) -> u32 {
+        // SAFETY: as above.
+        unsafe { self.field(|p| &raw mut (*p).tsoff).read_volatile() }
+    }
+
+    pub(crate) fn set_tsoff(&self, v: u32) {
+        // SAFETY: as above.
+        unsafe { self.field(|p| &raw mut (*p).tsoff).write_volatile(v) }
+    }
+}
+
+/// The per-namespace template backend SYNs carry: the entry conntrack makes for them gets
+/// the seqadj and synproxy extensions.
+///
+/// # Invariants
+///
+/// `0` is a template from `rsynproxy_tmpl_alloc` on which this value holds the reference.
+pub(crate) struct Template(NonNull<sys::nf_conn>);
+
+// SAFETY: the template is immutable after creation and reference counted.
+unsafe impl Send for Template {}
+// SAFETY: as above.
+unsafe impl Sync for Template {}
+
+impl Template {
+    /// Allocates the template for `net` (may sleep).
+    pub(crate) fn new(net: &Net) -> Result<Self> {
+        // SAFETY: `net` is live.
+        NonNull::new(unsafe { sys::rsynproxy_tmpl_alloc(net.as_ptr()) })
+            .map(Template)
+            .ok_or(ENOMEM)
+    }
+
+    pub(crate) fn conn(&self) -> &Conn {
+        // SAFETY: we hold a reference (type invariant).
+        unsafe { &*self.0.as_ptr().cast::<Conn>() }
+    }
+}
+
+impl Drop for Template {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference we hold (type invariant).
+        unsafe { sys::rsynproxy_ct_put(self.0.as_ptr()) };
+    }
 }

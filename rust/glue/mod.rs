@@ -4,10 +4,13 @@
 //! touches a kernel object lives in here, next to the invariant that justifies it.
 
 pub(crate) mod conntrack;
+pub(crate) mod hooks;
 pub(crate) mod net;
 pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod proc;
+pub(crate) mod skb;
+pub(crate) mod syncookie;
 pub(crate) mod xt;
 
 use core::cell::UnsafeCell;

@@ -43,4 +43,16 @@ impl Net {
         // pernet subsystem init runs and stays until after every exit.
         unsafe { (*self.as_ptr()).proc_net_stat }
     }
+
+    /// `net.ipv4.ip_default_ttl`, for the packets the proxy sends.
+    pub(crate) fn ip4_ttl(&self) -> u8 {
+        // SAFETY: the namespace is live (type invariant).
+        unsafe { sys::rsynproxy_ip4_ttl(self.as_ptr()) }
+    }
+
+    /// `net.ipv6.conf.all.hop_limit`.
+    pub(crate) fn ip6_hop_limit(&self) -> u8 {
+        // SAFETY: the namespace is live (type invariant).
+        unsafe { sys::rsynproxy_ip6_hop_limit(self.as_ptr()) }
+    }
 }

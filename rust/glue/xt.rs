@@ -127,3 +127,53 @@ impl<'a> DestroyParam<'a> {
         self.0.family
     }
 }
+
+/// The argument of the target function.
+///
+/// # Invariants
+///
+/// Wraps the parameter xtables passes to the target of a rule whose target data is an
+/// `xt_synproxy_info`; its hook state and namespace are live for the call.
+pub(crate) struct ActionParam<'a>(&'a sys::xt_action_param);
+
+impl<'a> ActionParam<'a> {
+    /// # Safety
+    ///
+    /// `ptr` is the parameter of a target call of such a rule, live for `'a`.
+    pub(crate) unsafe fn from_raw(ptr: *const sys::xt_action_param) -> Self {
+        // SAFETY: the caller guarantees validity for 'a.
+        Self(unsafe { &*ptr })
+    }
+
+    fn state(&self) -> &'a sys::nf_hook_state {
+        // SAFETY: the hook state is live for the call (type invariant).
+        unsafe { &*self.0.state }
+    }
+
+    /// The namespace the packet is in.
+    pub(crate) fn net(&self) -> &'a Net {
+        // SAFETY: live for the call (type invariant).
+        unsafe { Net::from_raw(self.state().net) }
+    }
+
+    /// The hook (`NF_INET_*`).
+    pub(crate) fn hook(&self) -> u32 {
+        u32::from(self.state().hook)
+    }
+
+    /// NFPROTO_IPV4 or NFPROTO_IPV6.
+    pub(crate) fn family(&self) -> u8 {
+        self.state().pf
+    }
+
+    /// Offset of the TCP header from `skb->data`.
+    pub(crate) fn thoff(&self) -> usize {
+        self.0.thoff as usize
+    }
+
+    /// The rule's options.
+    pub(crate) fn info(&self) -> Info {
+        // SAFETY: targinfo is the rule's target data (type invariant).
+        unsafe { read_info(self.0.__bindgen_anon_2.targinfo) }
+    }
+}

@@ -15,9 +15,7 @@
 //! ```
 
 use super::cookie;
-use super::info::{
-    Info, OPT_ECN, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE,
-};
+use super::info::{Info, OPT_ECN, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE};
 use super::tcp::{Header, Options, ACK, CWR, ECE, FIN, RST, SYN};
 
 /// What the target does with a segment it is given.

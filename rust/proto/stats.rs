@@ -6,13 +6,6 @@
 /// One counter; the discriminant is the column and the index into the per-CPU array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
-#[cfg_attr(
-    MODULE,
-    expect(
-        dead_code,
-        reason = "the cookie counters are kept by the data path, still to land"
-    )
-)]
 pub enum Stat {
     /// Client SYNs answered with a cookie.
     SynReceived = 0,

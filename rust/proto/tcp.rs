@@ -107,33 +107,34 @@ pub struct Options {
     pub tsecr: u32,
 }
 
-/// Walks the option area like the kernel's parsers: stops at EOL, at a truncated option, at a
-/// length below 2 or past the end. Calls `f(kind, offset_of_kind, len)` for each whole option
-/// other than NOP.
-fn walk(opts: &[u8], mut f: impl FnMut(u8, usize, usize)) {
-    let mut i = 0;
-    while i < opts.len() {
-        match opts[i] {
-            TCPOPT_EOL => return,
-            TCPOPT_NOP => i += 1,
-            kind => {
-                let Some(&size) = opts.get(i + 1) else { return };
-                let size = usize::from(size);
-                if size < 2 || size > opts.len() - i {
-                    return;
+/// The next whole option other than NOP at or after `*i`, as `(kind, offset_of_kind, len)`,
+/// walking like the kernel's parsers: `None` at EOL, at a truncated option, at a length below
+/// 2 or past the end (and again on every later call).
+fn next_option(opts: &[u8], i: &mut usize) -> Option<(u8, usize, usize)> {
+    while let Some(&kind) = opts.get(*i) {
+        match kind {
+            TCPOPT_EOL => return None,
+            TCPOPT_NOP => *i += 1,
+            _ => {
+                let size = usize::from(*opts.get(*i + 1)?);
+                if size < 2 || size > opts.len() - *i {
+                    return None;
                 }
-                f(kind, i, size);
-                i += size;
+                let at = *i;
+                *i += size;
+                return Some((kind, at, size));
             }
         }
     }
+    None
 }
 
 impl Options {
     /// Parses an option area (the `doff * 4 - 20` bytes after the fixed header).
     pub fn parse(opts: &[u8]) -> Self {
         let mut o = Options::default();
-        walk(opts, |kind, at, size| {
+        let mut i = 0;
+        while let Some((kind, at, size)) = next_option(opts, &mut i) {
             let body = &opts[at + 2..at + size];
             match (kind, size as u8) {
                 (TCPOPT_MSS, TCPOLEN_MSS) => {
@@ -152,7 +153,7 @@ impl Options {
                 (TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM) => o.options |= OPT_SACK_PERM,
                 _ => {}
             }
-        });
+        }
         o
     }
 
@@ -177,7 +178,9 @@ impl Options {
     /// NOP,NOP,SACK_PERM; NOP,WSCALE. Returns the bytes written, 0 if `out` is too short.
     pub fn write(&self, out: &mut [u8]) -> usize {
         let size = self.size();
-        let Some(out) = out.get_mut(..size) else { return 0 };
+        let Some(out) = out.get_mut(..size) else {
+            return 0;
+        };
         let mut words = out.chunks_exact_mut(4);
         let mut put = |w: u32| {
             if let Some(c) = words.next() {
@@ -190,14 +193,29 @@ impl Options {
         }
         if self.options & OPT_TIMESTAMP != 0 {
             if self.options & OPT_SACK_PERM != 0 {
-                put(word(TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP));
+                put(word(
+                    TCPOPT_SACK_PERM,
+                    TCPOLEN_SACK_PERM,
+                    TCPOPT_TIMESTAMP,
+                    TCPOLEN_TIMESTAMP,
+                ));
             } else {
-                put(word(TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP));
+                put(word(
+                    TCPOPT_NOP,
+                    TCPOPT_NOP,
+                    TCPOPT_TIMESTAMP,
+                    TCPOLEN_TIMESTAMP,
+                ));
             }
             put(self.tsval);
             put(self.tsecr);
         } else if self.options & OPT_SACK_PERM != 0 {
-            put(word(TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM));
+            put(word(
+                TCPOPT_NOP,
+                TCPOPT_NOP,
+                TCPOPT_SACK_PERM,
+                TCPOLEN_SACK_PERM,
+            ));
         }
         if self.options & OPT_WSCALE != 0 {
             put(word(TCPOPT_NOP, TCPOPT_WINDOW, TCPOLEN_WINDOW, self.wscale));
@@ -213,7 +231,9 @@ pub const MAX_BUILT_LEN: usize = HDR_LEN + 24;
 /// checksum and urgent pointer zero. Returns the length, 0 if `out` is too short.
 pub fn build(h: &Header, o: &Options, out: &mut [u8]) -> usize {
     let len = HDR_LEN + o.size();
-    let Some(out) = out.get_mut(..len) else { return 0 };
+    let Some(out) = out.get_mut(..len) else {
+        return 0;
+    };
     out[0..2].copy_from_slice(&h.sport.to_be_bytes());
     out[2..4].copy_from_slice(&h.dport.to_be_bytes());
     out[4..8].copy_from_slice(&h.seq.to_be_bytes());
@@ -242,15 +262,13 @@ pub fn adjust_timestamps(opts: &mut [u8], dir: Dir, tsoff: u32, mut changed: imp
     if tsoff == 0 {
         return;
     }
-    let mut found = [0usize; MAX_OPT_LEN / TCPOLEN_TIMESTAMP as usize];
-    let mut n = 0;
-    walk(opts, |kind, at, size| {
-        if kind == TCPOPT_TIMESTAMP && size == usize::from(TCPOLEN_TIMESTAMP) && n < found.len() {
-            found[n] = at;
-            n += 1;
+    // The walk reads only kinds and lengths, which the rewrite leaves alone, so rewriting
+    // as we go sees the same options as the kernel's loop does.
+    let mut i = 0;
+    while let Some((kind, at, size)) = next_option(opts, &mut i) {
+        if kind != TCPOPT_TIMESTAMP || size != usize::from(TCPOLEN_TIMESTAMP) {
+            continue;
         }
-    });
-    for &at in &found[..n] {
         let (word, new): (usize, fn(u32, u32) -> u32) = match dir {
             Dir::Reply => (at + 2, u32::wrapping_sub),
             Dir::Original => (at + 6, u32::wrapping_add),

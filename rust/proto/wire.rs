@@ -28,7 +28,12 @@ pub fn ipv4_header(saddr: [u8; 4], daddr: [u8; 4], ttl: u8, tcp_len: usize) -> [
 }
 
 /// An IPv6 header for a TCP segment of `tcp_len` bytes.
-pub fn ipv6_header(saddr: [u8; 16], daddr: [u8; 16], hop_limit: u8, tcp_len: usize) -> [u8; IPV6_LEN] {
+pub fn ipv6_header(
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    hop_limit: u8,
+    tcp_len: usize,
+) -> [u8; IPV6_LEN] {
     let mut h = [0u8; IPV6_LEN];
     h[0] = 0x60;
     h[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());

@@ -61,6 +61,167 @@ void *rsynproxy_seq_start_token(void)
 	return SEQ_START_TOKEN;
 }
 
+/* --- the data path --------------------------------------------------------------------- */
+
+struct sk_buff *rsynproxy_alloc_reply(unsigned int len)
+{
+	struct sk_buff *skb = alloc_skb(len + MAX_TCP_HEADER, GFP_ATOMIC);
+
+	if (skb)
+		skb_reserve(skb, MAX_TCP_HEADER);
+	return skb;
+}
+
+void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len)
+{
+	skb_reset_network_header(skb);
+	skb_set_transport_header(skb, nh_len);
+}
+
+void rsynproxy_free_skb(struct sk_buff *skb)
+{
+	kfree_skb(skb);
+}
+
+void rsynproxy_consume_skb(struct sk_buff *skb)
+{
+	consume_skb(skb);
+}
+
+bool rsynproxy_is_loopback(const struct sk_buff *skb)
+{
+	return nf_is_loopback_packet(skb);
+}
+
+struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo)
+{
+	enum ip_conntrack_info info;
+	struct nf_conn *ct = nf_ct_get(skb, &info);
+
+	*ctinfo = info;
+	return ct;
+}
+
+struct nf_conn_synproxy *rsynproxy_ct_synproxy(const struct nf_conn *ct)
+{
+	return nfct_synproxy(ct);
+}
+
+void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int ctinfo)
+{
+	nf_ct_set(nskb, ct, ctinfo);
+	nf_conntrack_get(&ct->ct_general);
+}
+
+void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event)
+{
+	nf_conntrack_event_cache(event, ct);
+}
+
+/*
+ * Forget the sequence adjustment of a previous connection on the same entry.
+ * nf_ct_seqadj_init(ct, dir, 0) returns at once, so it cannot do this.
+ */
+void rsynproxy_seqadj_reset(struct nf_conn *ct)
+{
+	struct nf_conn_seqadj *seqadj = nfct_seqadj(ct);
+
+	spin_lock_bh(&ct->lock);
+	clear_bit(IPS_SEQ_ADJUST_BIT, &ct->status);
+	if (seqadj)
+		memset(seqadj->seq, 0, sizeof(seqadj->seq));
+	spin_unlock_bh(&ct->lock);
+}
+
+/* The template a backend SYN carries: conntrack gives the new entry both extensions. */
+struct nf_conn *rsynproxy_tmpl_alloc(struct net *net)
+{
+	struct nf_conn *ct = nf_ct_tmpl_alloc(net, &nf_ct_zone_dflt, GFP_KERNEL);
+
+	if (!ct)
+		return NULL;
+	if (!nfct_seqadj_ext_add(ct) || !nfct_synproxy_ext_add(ct)) {
+		nf_ct_tmpl_free(ct);
+		return NULL;
+	}
+	__set_bit(IPS_CONFIRMED_BIT, &ct->status);
+	return ct;
+}
+
+void rsynproxy_ct_put(struct nf_conn *ct)
+{
+	nf_ct_put(ct);
+}
+
+/* Route like the packet we answer, then send through OUTPUT and POSTROUTING. */
+int rsynproxy_send4(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb)
+{
+	int err;
+
+	skb_dst_set_noref(nskb, skb_dst(oskb));
+	nskb->protocol = htons(ETH_P_IP);
+	err = ip_route_me_harder(net, nskb->sk, nskb, RTN_UNSPEC);
+	if (err) {
+		kfree_skb(nskb);
+		return err;
+	}
+	return ip_local_out(net, nskb->sk, nskb);
+}
+
+int rsynproxy_send6(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb)
+{
+	const struct ipv6hdr *iph = ipv6_hdr(nskb);
+	const struct tcphdr *th = tcp_hdr(nskb);
+	struct dst_entry *dst;
+	struct flowi6 fl6;
+	int err;
+
+	memset(&fl6, 0, sizeof(fl6));
+	fl6.flowi6_proto = IPPROTO_TCP;
+	fl6.saddr = iph->saddr;
+	fl6.daddr = iph->daddr;
+	fl6.fl6_sport = th->source;
+	fl6.fl6_dport = th->dest;
+	security_skb_classify_flow((struct sk_buff *)oskb, flowi6_to_flowi_common(&fl6));
+	err = nf_ip6_route(net, &dst, flowi6_to_flowi(&fl6), false);
+	if (err)
+		goto free;
+	dst = xfrm_lookup(net, dst, flowi6_to_flowi(&fl6), NULL, 0);
+	if (IS_ERR(dst)) {
+		err = PTR_ERR(dst);
+		goto free;
+	}
+	skb_dst_set(nskb, dst);
+	nskb->protocol = htons(ETH_P_IPV6);
+	return ip6_local_out(net, nskb->sk, nskb);
+free:
+	kfree_skb(nskb);
+	return err;
+}
+
+u8 rsynproxy_ip4_ttl(const struct net *net)
+{
+	return READ_ONCE(net->ipv4.sysctl_ip_default_ttl);
+}
+
+u8 rsynproxy_ip6_hop_limit(const struct net *net)
+{
+	return READ_ONCE(net->ipv6.devconf_all->hop_limit);
+}
+
+/* Serialises hook registration against removal across tables and backends. */
+static DEFINE_MUTEX(rsynproxy_hooks_mutex);
+
+void rsynproxy_hooks_lock(void)
+{
+	mutex_lock(&rsynproxy_hooks_mutex);
+}
+
+void rsynproxy_hooks_unlock(void)
+{
+	mutex_unlock(&rsynproxy_hooks_mutex);
+}
+
 #define SZ(t) { #t, sizeof(struct t) }
 #define OFF(t, f) { #t "." #f, offsetof(struct t, f) }
 
@@ -88,6 +249,13 @@ const struct rsynproxy_layout rsynproxy_c_layout[] = {
 	SZ(nf_conn), OFF(nf_conn, status), OFF(nf_conn, ext),
 	SZ(nf_conn_synproxy), SZ(nf_conn_seqadj),
 	SZ(rsynproxy_stats), OFF(rsynproxy_stats, cnt),
+	SZ(nf_hook_ops), OFF(nf_hook_ops, hook), OFF(nf_hook_ops, pf), OFF(nf_hook_ops, hooknum),
+	OFF(nf_hook_ops, priority),
+	OFF(nf_conn_synproxy, isn), OFF(nf_conn_synproxy, its),
+	OFF(nf_conn_synproxy, tsoff),
+	OFF(nf_conn, proto), SZ(ip_ct_tcp), OFF(ip_ct_tcp, seen), OFF(ip_ct_tcp, state),
+	SZ(ip_ct_tcp_state), OFF(ip_ct_tcp_state, td_maxwin),
+	SZ(iphdr), SZ(ipv6hdr), SZ(tcphdr),
 };
 
 const unsigned int rsynproxy_c_layout_len = ARRAY_SIZE(rsynproxy_c_layout);

@@ -16,6 +16,16 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/tcp.h>
+#include <net/route.h>
+#include <net/ip6_route.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <net/netfilter/nf_conntrack_ecache.h>
+#include <net/netfilter/nf_conntrack_zones.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/x_tables.h>
 #include <linux/netfilter_ipv4/ip_tables.h>
@@ -47,6 +57,9 @@ static const gfp_t RSYNPROXY_GFP_KERNEL = GFP_KERNEL;
 static const gfp_t RSYNPROXY_GFP_ATOMIC = GFP_ATOMIC;
 static const unsigned int RSYNPROXY_XT_INV_PROTO = XT_INV_PROTO;
 static const unsigned int RSYNPROXY_IP6T_F_PROTO = IP6T_F_PROTO;
+static const int RSYNPROXY_HOOK_PRIORITY = NF_IP_PRI_CONNTRACK_CONFIRM - 1;
+static const unsigned int RSYNPROXY_IPCT_SYNPROXY = IPCT_SYNPROXY;
+static const unsigned int RSYNPROXY_IPCT_SEQADJ = IPCT_SEQADJ;
 
 /* helpers.c: wrappers for static inlines and macros. */
 void *rsynproxy_net_generic(const struct net *net, unsigned int id);
@@ -60,6 +73,26 @@ unsigned int rsynproxy_nr_cpu_ids(void);
 void *rsynproxy_seq_start_token(void);
 bool rsynproxy_ratelimit(void);
 void rsynproxy_ratelimit_reset(void);
+
+/* The data path. */
+struct sk_buff *rsynproxy_alloc_reply(unsigned int len);
+void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len);
+void rsynproxy_free_skb(struct sk_buff *skb);
+void rsynproxy_consume_skb(struct sk_buff *skb);
+bool rsynproxy_is_loopback(const struct sk_buff *skb);
+struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo);
+struct nf_conn_synproxy *rsynproxy_ct_synproxy(const struct nf_conn *ct);
+void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int ctinfo);
+void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event);
+void rsynproxy_seqadj_reset(struct nf_conn *ct);
+struct nf_conn *rsynproxy_tmpl_alloc(struct net *net);
+void rsynproxy_ct_put(struct nf_conn *ct);
+int rsynproxy_send4(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb);
+int rsynproxy_send6(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb);
+u8 rsynproxy_ip4_ttl(const struct net *net);
+u8 rsynproxy_ip6_hop_limit(const struct net *net);
+void rsynproxy_hooks_lock(void);
+void rsynproxy_hooks_unlock(void);
 
 /* Layout guard: the C compiler's view of every struct the Rust side binds. */
 struct rsynproxy_layout {

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The proxy: what the target does with client SYNs and ACKs, and what the hooks do with
+//! the backend connection (`synproxy_tg4`, `ipv4_synproxy_hook` and their IPv6 twins in C,
+//! here once for both families). Decisions come from [`crate::proto::flow`].
+
+use crate::family::Ip;
+use crate::glue::conntrack::{is_reply, Conn, SynproxyExt};
+use crate::glue::net::Net;
+use crate::glue::skb::Skb;
+use crate::glue::syncookie::Aligned;
+use crate::pernet::{self, NetState};
+use crate::proto::flow::{self, Reply, Segment};
+use crate::proto::info::{Info, OPT_TIMESTAMP};
+use crate::proto::stats::Stat;
+use crate::proto::tcp::{self, Dir, Header, Options, ACK, HDR_LEN, MAX_OPT_LEN, RST, SYN};
+use crate::sys;
+
+/// A verdict (`NF_*`, or `XT_CONTINUE` from the target).
+pub(crate) type Verdict = u32;
+
+const DROP: Verdict = sys::NF_DROP;
+const ACCEPT: Verdict = sys::NF_ACCEPT;
+const STOLEN: Verdict = sys::NF_STOLEN;
+
+/// The TCP header of a packet, as read from it.
+struct Tcp {
+    /// Aligned copy of the fixed header, for the syncookie functions.
+    raw: Aligned<HDR_LEN>,
+    h: Header,
+    opts: Options,
+}
+
+impl Tcp {
+    /// Reads the header and options at `thoff`; `None` for a truncated packet or doff < 5.
+    fn read(skb: &Skb, thoff: usize) -> Option<Tcp> {
+        let mut raw = Aligned([0u8; HDR_LEN]);
+        if !skb.copy(thoff, &mut raw.0) {
+            return None;
+        }
+        let h = Header::read(&raw.0);
+        let optlen = h.options_len()?;
+        let mut buf = [0u8; MAX_OPT_LEN];
+        let area = buf.get_mut(..optlen)?;
+        if !skb.copy(thoff + HDR_LEN, area) {
+            return None;
+        }
+        let opts = Options::parse(area);
+        Some(Tcp { raw, h, opts })
+    }
+}
+
+/// Milliseconds of the monotonic clock, as `tcp_clock_ms()`.
+fn now_ms() -> u32 {
+    // SAFETY: no preconditions.
+    let ns = unsafe { sys::ktime_get() };
+    (ns / 1_000_000) as u32
+}
+
+/// Sends `r` from `ip`'s source to its destination (or back, `reverse`).
+fn send(net: &Net, skb: &Skb, ip: &Ip, reverse: bool, r: &Reply, ct: Option<(&Conn, u32)>) {
+    let mut seg = [0u8; tcp::MAX_BUILT_LEN];
+    let n = tcp::build(&r.header, &r.options, &mut seg);
+    if n != 0 {
+        ip.send(net, skb, reverse, &mut seg[..n], ct);
+    }
+}
+
+/// Frees a packet we answered for and tells netfilter it is gone.
+fn stolen(skb: &Skb) -> Verdict {
+    // SAFETY: the packet is the hook's and nothing uses it after this verdict.
+    unsafe { sys::rsynproxy_consume_skb(skb.as_ptr()) };
+    STOLEN
+}
+
+/// The xtables target: answers a client SYN with a cookie, turns a client ACK with a valid
+/// cookie into a SYN to the backend; anything else goes on to the next rule.
+pub(crate) fn target(skb: &Skb, net: &Net, hook: u32, thoff: usize, ipv6: bool, info: &Info) -> Verdict {
+    if !skb.tcp_checksum_ok(ipv6, hook, thoff) {
+        return DROP;
+    }
+    let (Some(ip), Some(t)) = (Ip::read(skb, ipv6), Tcp::read(skb, thoff)) else {
+        return DROP;
+    };
+    let st = pernet::state(net);
+    match flow::classify(&t.h) {
+        Segment::Syn => {
+            st.count(Stat::SynReceived);
+            let mut r = flow::syn_ack(info, &t.h, t.opts, now_ms());
+            r.header.seq = ip.cookie_init(&t.raw, r.options.mss_encode);
+            send(net, skb, &ip, true, &r, None);
+            stolen(skb)
+        }
+        Segment::Ack => {
+            if client_ack(st, net, skb, &ip, &t, false) {
+                stolen(skb)
+            } else {
+                DROP
+            }
+        }
+        Segment::Other => sys::RSYNPROXY_XT_CONTINUE,
+    }
+}
+
+/// Checks the cookie of a client ACK and sends the backend SYN. `keepalive`: the ACK is a
+/// keep-alive (seq = ISN) seen while that SYN is in flight.
+fn client_ack(st: &NetState, net: &Net, skb: &Skb, ip: &Ip, t: &Tcp, keepalive: bool) -> bool {
+    let isn = flow::client_isn(&t.h, keepalive);
+    // The cookie functions take the client ISN as seq - 1 of the header they get: hand them
+    // one whose seq is ISN + 1 (C passes the keep-alive's own header, off by one).
+    let mut th = Aligned(t.raw.0);
+    th.0[4..8].copy_from_slice(&isn.wrapping_add(1).to_be_bytes());
+    let mss = ip.cookie_check(&th);
+    if mss == 0 {
+        st.count(Stat::CookieInvalid);
+        return false;
+    }
+    st.count(Stat::CookieValid);
+    let r = flow::server_syn(&t.h, t.opts, mss, isn);
+    send(net, skb, ip, false, &r, Some((st.template(), sys::ip_conntrack_info_IP_CT_NEW)));
+    true
+}
+
+/// The hook at LOCAL_IN and POST_ROUTING, just before conntrack confirms: follows entries
+/// made from our template through the backend handshake, then keeps their timestamps
+/// translated.
+pub(crate) fn hook(skb: &Skb, net: &Net, ipv6: bool) -> Verdict {
+    let Some((ct, ctinfo)) = Conn::of(skb) else { return ACCEPT };
+    let Some(sp) = ct.synproxy() else { return ACCEPT };
+    if skb.is_loopback() {
+        // Seen on the way out already.
+        return ACCEPT;
+    }
+    let Some(ip) = Ip::read(skb, ipv6) else { return ACCEPT };
+    let thoff = if ipv6 { skb.ipv6_tcp_offset() } else { ip.v4_tcp_offset() };
+    let Some(thoff) = thoff else { return ACCEPT };
+    let Some(t) = Tcp::read(skb, thoff) else { return DROP };
+    let st = pernet::state(net);
+    let reply = is_reply(ctinfo);
+
+    let mut state = ct.tcp_state();
+    if state == sys::tcp_conntrack_TCP_CONNTRACK_CLOSE {
+        if t.h.flags & RST != 0 && reply {
+            // The backend refused our SYN: the client must see the RST at our ISN + 1. An
+            // entry already translating is a reset of an established connection, whose
+            // translation is already right.
+            if !ct.seq_adjusting() {
+                ct.seqadj_init(ctinfo, flow::rst_offset(sp.isn(), t.h.seq));
+            }
+        } else if t.h.has(SYN, ACK) && !reply {
+            // A new connection on this entry: drop the old one's translations. (C resets
+            // with nf_ct_seqadj_init(ct, dir, 0), which does nothing.)
+            ct.seqadj_reset();
+            sp.set_tsoff(0);
+            st.count(Stat::ConnReopened);
+            state = sys::tcp_conntrack_TCP_CONNTRACK_SYN_SENT;
+        }
+    }
+    match state {
+        sys::tcp_conntrack_TCP_CONNTRACK_SYN_SENT => {
+            if t.h.has(ACK, SYN) && !reply {
+                // A client keep-alive while our SYN is in flight: send the SYN again.
+                return if client_ack(st, net, skb, &ip, &t, true) {
+                    st.count(Stat::CookieRetrans);
+                    stolen(skb)
+                } else {
+                    DROP
+                };
+            }
+            sp.set_isn(t.h.ack_seq);
+            if t.opts.options & OPT_TIMESTAMP != 0 {
+                sp.set_its(t.opts.tsecr);
+            }
+            ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
+        }
+        sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV if t.h.has(SYN | ACK, 0) => {
+            return backend_synack(net, skb, &ip, &t, ct, ctinfo, sp);
+        }
+        _ => {}
+    }
+    adjust_timestamps(skb, thoff, &t, sp, reply)
+}
+
+/// The backend's SYN-ACK: ACK it, start translating, and tell the client the window.
+fn backend_synack(
+    net: &Net,
+    skb: &Skb,
+    ip: &Ip,
+    t: &Tcp,
+    ct: &Conn,
+    ctinfo: u32,
+    sp: &SynproxyExt,
+) -> Verdict {
+    let max_win = ct.client_max_window() as u16;
+    let e = flow::established(&t.h, t.opts, sp.its(), max_win);
+    // The ACK's TSecr is the backend's own TSval: send it before the offset exists, or the
+    // POST_ROUTING hook would shift it a second time (C sets tsoff first).
+    send(net, skb, ip, true, &e.server_ack, None);
+    if let Some(tsoff) = e.tsoff {
+        sp.set_tsoff(tsoff);
+        ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
+    }
+    // After the backend ACK, so that it goes out untranslated.
+    ct.seqadj_init(ctinfo, flow::seq_offset(sp.isn(), t.h.seq));
+    ct.event(sys::RSYNPROXY_IPCT_SEQADJ);
+    send(net, skb, ip, false, &e.client_ack, Some((ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY)));
+    stolen(skb)
+}
+
+/// Shifts the timestamps of an established connection between the backend's clock and ours.
+fn adjust_timestamps(skb: &Skb, thoff: usize, t: &Tcp, sp: &SynproxyExt, reply: bool) -> Verdict {
+    let tsoff = sp.tsoff();
+    let Some(optlen) = t.h.options_len() else { return ACCEPT };
+    if tsoff == 0 || optlen == 0 {
+        return ACCEPT;
+    }
+    let dir = if reply { Dir::Reply } else { Dir::Original };
+    let mut changes = [(0u32, 0u32); 4];
+    let mut n = 0;
+    let end = thoff + HDR_LEN + optlen;
+    let ok = skb.with_writable(end, |data| {
+        tcp::adjust_timestamps(&mut data[thoff + HDR_LEN..end], dir, tsoff, |old, new| {
+            if let Some(c) = changes.get_mut(n) {
+                *c = (old, new);
+                n += 1;
+            }
+        })
+    });
+    if ok.is_none() {
+        return DROP;
+    }
+    for &(old, new) in &changes[..n] {
+        skb.csum_replace4(thoff + 16, old, new);
+    }
+    ACCEPT
+}

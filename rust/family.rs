@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The one seam between the family-generic proxy and IPv4/IPv6: reading the IP header,
+//! syncookies, building and sending IP packets.
+
+use crate::glue::net::Net;
+use crate::glue::skb::{NewSkb, Skb};
+use crate::glue::syncookie::{self, Aligned};
+use crate::proto::tcp::HDR_LEN;
+use crate::proto::wire::{self, IPV4_LEN, IPV6_LEN};
+use crate::sys;
+
+/// The IP header of the packet being handled.
+pub(crate) enum Ip {
+    V4(Aligned<IPV4_LEN>),
+    V6(Aligned<IPV6_LEN>),
+}
+
+impl Ip {
+    /// Copies the fixed IP header at the start of `skb`.
+    pub(crate) fn read(skb: &Skb, ipv6: bool) -> Option<Ip> {
+        if ipv6 {
+            let mut h = Aligned([0u8; IPV6_LEN]);
+            skb.copy(0, &mut h.0).then_some(Ip::V6(h))
+        } else {
+            let mut h = Aligned([0u8; IPV4_LEN]);
+            skb.copy(0, &mut h.0).then_some(Ip::V4(h))
+        }
+    }
+
+    pub(crate) fn is_v6(&self) -> bool {
+        matches!(self, Ip::V6(_))
+    }
+
+    fn saddr(&self) -> &[u8] {
+        match self {
+            Ip::V4(h) => &h.0[12..16],
+            Ip::V6(h) => &h.0[8..24],
+        }
+    }
+
+    fn daddr(&self) -> &[u8] {
+        match self {
+            Ip::V4(h) => &h.0[16..20],
+            Ip::V6(h) => &h.0[24..40],
+        }
+    }
+
+    /// Offset of the TCP header in an IPv4 packet whose protocol is TCP.
+    pub(crate) fn v4_tcp_offset(&self) -> Option<usize> {
+        match self {
+            Ip::V4(h) if h.0[9] == sys::IPPROTO_TCP as u8 => Some(usize::from(h.0[0] & 0xf) * 4),
+            _ => None,
+        }
+    }
+
+    /// A syncookie ISN for this SYN (`th` its TCP header), encoding the client MSS `mss`.
+    pub(crate) fn cookie_init(&self, th: &Aligned<HDR_LEN>, mss: u16) -> u32 {
+        match self {
+            Ip::V4(h) => syncookie::v4_init(h, th, mss).0,
+            Ip::V6(h) => syncookie::v6_init(h, th, mss).0,
+        }
+    }
+
+    /// The MSS the cookie of ACK `th` decodes to; 0 if it does not check.
+    pub(crate) fn cookie_check(&self, th: &Aligned<HDR_LEN>) -> u16 {
+        match self {
+            Ip::V4(h) => syncookie::v4_check(h, th),
+            Ip::V6(h) => syncookie::v6_check(h, th),
+        }
+    }
+
+    /// Sends TCP segment `seg` (checksum zero) from this packet's source to its destination,
+    /// or back (`reverse`), routed like `orig`, with conntrack entry `ct` if given.
+    pub(crate) fn send(
+        &self,
+        net: &Net,
+        orig: &Skb,
+        reverse: bool,
+        seg: &mut [u8],
+        ct: Option<(&crate::glue::conntrack::Conn, u32)>,
+    ) {
+        let (src, dst) = if reverse {
+            (self.daddr(), self.saddr())
+        } else {
+            (self.saddr(), self.daddr())
+        };
+        wire::set_tcp_checksum(src, dst, seg);
+        let mut ip = [0u8; IPV6_LEN];
+        let ip = match self {
+            Ip::V4(_) => {
+                let (mut s, mut d) = ([0u8; 4], [0u8; 4]);
+                s.copy_from_slice(src);
+                d.copy_from_slice(dst);
+                ip[..IPV4_LEN].copy_from_slice(&wire::ipv4_header(s, d, net.ip4_ttl(), seg.len()));
+                &ip[..IPV4_LEN]
+            }
+            Ip::V6(_) => {
+                let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
+                s.copy_from_slice(src);
+                d.copy_from_slice(dst);
+                ip.copy_from_slice(&wire::ipv6_header(s, d, net.ip6_hop_limit(), seg.len()));
+                &ip[..]
+            }
+        };
+        let Some(skb) = NewSkb::build(ip, seg) else { return };
+        if let Some((ct, ctinfo)) = ct {
+            skb.attach(ct, ctinfo);
+        }
+        skb.send(net, orig, self.is_v6());
+    }
+}
