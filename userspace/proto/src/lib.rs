@@ -13,3 +13,11 @@ pub use kernel_proto::*;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_flow;
+#[cfg(test)]
+mod tests_prop;
+#[cfg(test)]
+mod tests_tcp;
+#[cfg(test)]
+mod tests_wire;
