@@ -1,0 +1,98 @@
+# Sourced by the data-path tests: three namespaces, client -- proxy -- backend.
+#
+#   c (client)  veth0 10.0.1.99 fd00:1::99 ─── veth0 10.0.1.1 fd00:1::1  r (proxy)
+#   r (proxy)   veth1 10.0.2.1  fd00:2::1  ─── veth0 10.0.2.99 fd00:2::99  s (backend)
+#
+# The proxy forwards; "protect backend" filters FORWARD, "protect local" INPUT with the
+# server in r itself. 10.0.3.0/24 and fd00:3::/64 are routed to the client for spoofed floods.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TOOLS=$RSYNPROXY_TOP/tests/tools
+
+topo_up() {
+	local n
+	for n in c r s; do netns $n || return 1; done
+	ip link add veth0 netns c type veth peer name veth0 netns r &&
+		ip link add veth1 netns r type veth peer name veth0 netns s || return 1
+	ip -n c addr add 10.0.1.99/24 dev veth0
+	ip -n c addr add fd00:1::99/64 dev veth0 nodad
+	ip -n r addr add 10.0.1.1/24 dev veth0
+	ip -n r addr add fd00:1::1/64 dev veth0 nodad
+	ip -n r addr add 10.0.2.1/24 dev veth1
+	ip -n r addr add fd00:2::1/64 dev veth1 nodad
+	ip -n s addr add 10.0.2.99/24 dev veth0
+	ip -n s addr add fd00:2::99/64 dev veth0 nodad
+	for n in c r s; do ip -n $n link set veth0 up; done
+	ip -n r link set veth1 up
+	ip -n c route add default via 10.0.1.1
+	ip -n c -6 route add default via fd00:1::1
+	ip -n s route add default via 10.0.2.1
+	ip -n s -6 route add default via fd00:2::1
+	ip -n r route add 10.0.3.0/24 via 10.0.1.99
+	ip -n r -6 route add fd00:3::/64 via fd00:1::99
+	inns r sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	inns r sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+}
+
+# addr FAMILY HOST: the address of c, r (client side) or s.
+addr() {
+	case $1$2 in
+	4c) echo 10.0.1.99 ;; 4r) echo 10.0.1.1 ;; 4s) echo 10.0.2.99 ;;
+	6c) echo fd00:1::99 ;; 6r) echo fd00:1::1 ;; 6s) echo fd00:2::99 ;;
+	esac
+}
+
+ipt_of() { [ "$1" = 6 ] && echo ip6tables || echo iptables; }
+
+# proxy_rules FAMILY MODE(forward|input) TARGET OPTIONS...: the recipe in r.
+proxy_rules() {
+	local ipt chain=FORWARD
+	ipt=$(ipt_of "$1")
+	[ "$2" = input ] && chain=INPUT
+	local tg=$3
+	shift 3
+	proxy_flush
+	inns r "$ipt" -t raw -A PREROUTING -i veth0 -p tcp -m tcp --syn -j CT --notrack &&
+		inns r "$ipt" -A "$chain" -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j "$tg" "$@" &&
+		inns r "$ipt" -A "$chain" -i veth0 -m state --state INVALID -j DROP
+}
+
+proxy_flush() {
+	local ipt
+	for ipt in iptables ip6tables; do
+		inns r $ipt -t raw -F
+		inns r $ipt -F
+	done
+	# Forget entries of earlier runs (they would carry the other target's state).
+	inns r sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+	[ -w /proc/net/nf_conntrack ] || true
+}
+
+# stat_sum NS FILE: the five counters of /proc/net/stat/FILE summed over CPUs (hex in, decimal out).
+stat_sum() {
+	local -a sum=(0 0 0 0 0) col
+	local line i
+	while read -r line; do
+		col=($line)
+		for i in 0 1 2 3 4; do sum[i]=$((sum[i] + 16#${col[i + 1]})); done
+	done < <(inns "$1" cat "/proc/net/stat/$2" | tail -n +2)
+	echo "${sum[*]}"
+}
+
+# wait_for COND...: poll a command for up to 10 s.
+wait_for() {
+	local i
+	for i in $(seq 100); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# stat_delta BEFORE AFTER: per-column difference.
+stat_delta() {
+	local -a a=($1) b=($2)
+	echo "$((b[0] - a[0])) $((b[1] - a[1])) $((b[2] - a[2])) $((b[3] - a[3])) $((b[4] - a[4]))"
+}
+
+stat_file() { [ "$1" = RSYNPROXY ] && echo rsynproxy || echo synproxy; }
