@@ -16,7 +16,7 @@ XTLIBDIR := $(B)/xtables
 kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) \
 	CLIPPY_DRIVER=$(CLIPPY_DRIVER) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
-.PHONY: all modules clean deps kernel test-module plugin check demo vm-shell
+.PHONY: all modules clean deps kernel test-module plugin check demo bench vm-shell
 
 all: modules
 
@@ -51,6 +51,9 @@ check: test-module plugin
 
 demo: test-module plugin
 	@tests/vm-run -- tests/demo.sh
+
+bench: test-module plugin
+	@tests/vm-run --timeout 3000 -- tests/bench.sh
 
 vm-shell: test-module plugin
 	@tests/vm-run -- bash -i

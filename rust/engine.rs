@@ -24,16 +24,16 @@ const ACCEPT: Verdict = sys::NF_ACCEPT;
 const STOLEN: Verdict = sys::NF_STOLEN;
 
 /// The TCP header of a packet, as read from it.
-struct Tcp {
+pub(crate) struct Tcp {
     /// Aligned copy of the fixed header, for the syncookie functions.
-    raw: Aligned<HDR_LEN>,
-    h: Header,
-    opts: Options,
+    pub(crate) raw: Aligned<HDR_LEN>,
+    pub(crate) h: Header,
+    pub(crate) opts: Options,
 }
 
 impl Tcp {
     /// Reads the header and options at `thoff`; `None` for a truncated packet or doff < 5.
-    fn read(skb: &Skb, thoff: usize) -> Option<Tcp> {
+    pub(crate) fn read(skb: &Skb, thoff: usize) -> Option<Tcp> {
         let mut raw = Aligned([0u8; HDR_LEN]);
         if !skb.copy(thoff, &mut raw.0) {
             return None;
@@ -106,11 +106,7 @@ pub(crate) fn target(skb: &Skb, net: &Net, hook: u32, thoff: usize, ipv6: bool, 
 /// keep-alive (seq = ISN) seen while that SYN is in flight.
 fn client_ack(st: &NetState, net: &Net, skb: &Skb, ip: &Ip, t: &Tcp, keepalive: bool) -> bool {
     let isn = flow::client_isn(&t.h, keepalive);
-    // The cookie functions take the client ISN as seq - 1 of the header they get: hand them
-    // one whose seq is ISN + 1 (C passes the keep-alive's own header, off by one).
-    let mut th = Aligned(t.raw.0);
-    th.0[4..8].copy_from_slice(&isn.wrapping_add(1).to_be_bytes());
-    let mss = ip.cookie_check(&th);
+    let mss = check_cookie(ip, t, keepalive);
     if mss == 0 {
         st.count(Stat::CookieInvalid);
         return false;
@@ -119,6 +115,16 @@ fn client_ack(st: &NetState, net: &Net, skb: &Skb, ip: &Ip, t: &Tcp, keepalive: 
     let r = flow::server_syn(&t.h, t.opts, mss, isn);
     send(net, skb, ip, false, &r, Some((st.template(), sys::ip_conntrack_info_IP_CT_NEW)));
     true
+}
+
+/// The MSS the cookie of client ACK `t` decodes to, 0 if invalid.
+pub(crate) fn check_cookie(ip: &Ip, t: &Tcp, keepalive: bool) -> u16 {
+    // The cookie functions take the client ISN as seq - 1 of the header they get: hand them
+    // one whose seq is ISN + 1 (C passes the keep-alive's own header, off by one).
+    let isn = flow::client_isn(&t.h, keepalive);
+    let mut th = Aligned(t.raw.0);
+    th.0[4..8].copy_from_slice(&isn.wrapping_add(1).to_be_bytes());
+    ip.cookie_check(&th)
 }
 
 /// The hook at LOCAL_IN and POST_ROUTING, just before conntrack confirms: follows entries
@@ -178,7 +184,7 @@ pub(crate) fn hook(skb: &Skb, net: &Net, ipv6: bool) -> Verdict {
         }
         _ => {}
     }
-    adjust_timestamps(skb, thoff, &t, sp, reply)
+    adjust_timestamps(skb, thoff, &t, sp.tsoff(), reply)
 }
 
 /// The backend's SYN-ACK: ACK it, start translating, and tell the client the window.
@@ -208,8 +214,7 @@ fn backend_synack(
 }
 
 /// Shifts the timestamps of an established connection between the backend's clock and ours.
-fn adjust_timestamps(skb: &Skb, thoff: usize, t: &Tcp, sp: &SynproxyExt, reply: bool) -> Verdict {
-    let tsoff = sp.tsoff();
+pub(crate) fn adjust_timestamps(skb: &Skb, thoff: usize, t: &Tcp, tsoff: u32, reply: bool) -> Verdict {
     let Some(optlen) = t.h.options_len() else { return ACCEPT };
     if tsoff == 0 || optlen == 0 {
         return ACCEPT;

@@ -70,8 +70,33 @@ impl Ip {
         }
     }
 
-    /// Sends TCP segment `seg` (checksum zero) from this packet's source to its destination,
-    /// or back (`reverse`), routed like `orig`, with conntrack entry `ct` if given.
+    /// The packet carrying TCP segment `seg` (checksum zero, filled in here) from this
+    /// packet's source to its destination, or back (`reverse`).
+    pub(crate) fn packet(&self, net: &Net, reverse: bool, seg: &mut [u8]) -> Option<NewSkb> {
+        let (src, dst) = if reverse {
+            (self.daddr(), self.saddr())
+        } else {
+            (self.saddr(), self.daddr())
+        };
+        wire::set_tcp_checksum(src, dst, seg);
+        match self {
+            Ip::V4(_) => {
+                let (mut s, mut d) = ([0u8; 4], [0u8; 4]);
+                s.copy_from_slice(src);
+                d.copy_from_slice(dst);
+                NewSkb::build(&wire::ipv4_header(s, d, net.ip4_ttl(), seg.len()), seg)
+            }
+            Ip::V6(_) => {
+                let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
+                s.copy_from_slice(src);
+                d.copy_from_slice(dst);
+                NewSkb::build(&wire::ipv6_header(s, d, net.ip6_hop_limit(), seg.len()), seg)
+            }
+        }
+    }
+
+    /// Sends what [`Ip::packet`] builds, routed like `orig`, with conntrack entry `ct` if
+    /// given.
     pub(crate) fn send(
         &self,
         net: &Net,
@@ -80,30 +105,7 @@ impl Ip {
         seg: &mut [u8],
         ct: Option<(&crate::glue::conntrack::Conn, u32)>,
     ) {
-        let (src, dst) = if reverse {
-            (self.daddr(), self.saddr())
-        } else {
-            (self.saddr(), self.daddr())
-        };
-        wire::set_tcp_checksum(src, dst, seg);
-        let mut ip = [0u8; IPV6_LEN];
-        let ip = match self {
-            Ip::V4(_) => {
-                let (mut s, mut d) = ([0u8; 4], [0u8; 4]);
-                s.copy_from_slice(src);
-                d.copy_from_slice(dst);
-                ip[..IPV4_LEN].copy_from_slice(&wire::ipv4_header(s, d, net.ip4_ttl(), seg.len()));
-                &ip[..IPV4_LEN]
-            }
-            Ip::V6(_) => {
-                let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
-                s.copy_from_slice(src);
-                d.copy_from_slice(dst);
-                ip.copy_from_slice(&wire::ipv6_header(s, d, net.ip6_hop_limit(), seg.len()));
-                &ip[..]
-            }
-        };
-        let Some(skb) = NewSkb::build(ip, seg) else { return };
+        let Some(skb) = self.packet(net, reverse, seg) else { return };
         if let Some((ct, ctinfo)) = ct {
             skb.attach(ct, ctinfo);
         }

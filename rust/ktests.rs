@@ -326,11 +326,16 @@ const fn case(name: &'static core::ffi::CStr, run: unsafe extern "C" fn(*mut kun
 }
 
 // KUnit writes status and logs into these, so they are mutable statics only KUnit touches.
-static mut CASES: [kunit_case; 5] = [
+static mut CASES: [kunit_case; 10] = [
     case(c"checkentry_ipv4", checkentry_ipv4),
     case(c"checkentry_ipv6", checkentry_ipv6),
     case(c"counters_per_cpu", counters_per_cpu),
     case(c"layout_matches_c", layout_matches_c),
+    case(c"synack_packets", glue_cases::synack_packets),
+    case(c"cookie_round_trip", glue_cases::cookie_round_trip),
+    case(c"timestamp_adjust", glue_cases::timestamp_adjust),
+    case(c"malformed_headers", glue_cases::malformed_headers),
+    case(c"seqadj_reset", glue_cases::seqadj_reset),
     // SAFETY: the all-zero case terminates the array.
     unsafe { core::mem::zeroed() },
 ];
@@ -351,3 +356,198 @@ static mut SUITE: kunit_suite = {
 #[used(compiler)]
 #[link_section = ".kunit_test_suites"]
 static mut SUITE_ENTRY: *const kunit_suite = addr_of_mut!(SUITE);
+
+// --- kernel glue: packets, cookies, timestamps, malformed headers, seqadj -----------------
+
+mod glue_cases {
+    use super::check;
+    use crate::engine::{self, Tcp};
+    use crate::family::Ip;
+    use crate::glue::conntrack::Template;
+    use crate::glue::net::Net;
+    use crate::glue::skb::NewSkb;
+    use crate::glue::syncookie::Aligned;
+    use crate::proto::flow;
+    use crate::proto::info::{Info, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE};
+    use crate::proto::tcp::{self, Header, Options, ACK, HDR_LEN, SYN};
+    use crate::proto::wire;
+    use crate::sys;
+    use kernel::bindings::kunit;
+
+    const V4C: [u8; 4] = [10, 0, 1, 99];
+    const V4S: [u8; 4] = [10, 0, 2, 99];
+    const V6C: [u8; 16] = [0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99];
+    const V6S: [u8; 16] = [0xfd, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99];
+
+    /// The IP header of a packet from the client to the server.
+    fn client_ip(v6: bool) -> Ip {
+        if v6 {
+            Ip::V6(Aligned(wire::ipv6_header(V6C, V6S, 64, HDR_LEN)))
+        } else {
+            Ip::V4(Aligned(wire::ipv4_header(V4C, V4S, 64, HDR_LEN)))
+        }
+    }
+
+    fn ip_len(v6: bool) -> usize {
+        if v6 {
+            wire::IPV6_LEN
+        } else {
+            wire::IPV4_LEN
+        }
+    }
+
+    fn raw(h: &Header) -> Aligned<HDR_LEN> {
+        let mut a = Aligned([0u8; HDR_LEN]);
+        tcp::build(h, &Options::default(), &mut a.0);
+        a
+    }
+
+    /// A packet from the client carrying `seg` as it would arrive (valid checksum).
+    fn packet(v6: bool, seg: &mut [u8]) -> Option<NewSkb> {
+        client_ip(v6).packet(Net::init(), false, seg)
+    }
+
+    fn csum_ok(skb: &NewSkb) -> bool {
+        // SAFETY: a complete packet with its headers set.
+        unsafe { sys::rsynproxy_test_tcp_csum_ok(skb.as_skb().as_ptr()) }
+    }
+
+    pub(super) extern "C" fn synack_packets(_t: *mut kunit) {
+        let info = Info {
+            options: OPT_MSS | OPT_WSCALE | OPT_SACK_PERM | OPT_TIMESTAMP,
+            wscale: 7,
+            mss: 1460,
+        };
+        let client = Options {
+            options: OPT_MSS | OPT_WSCALE | OPT_SACK_PERM | OPT_TIMESTAMP,
+            wscale: 9,
+            mss_option: 1400,
+            tsval: 1234,
+            ..Options::default()
+        };
+        let syn = Header { sport: 40000, dport: 80, seq: 1000, flags: SYN, window: 64240, ..Header::default() };
+        for v6 in [false, true] {
+            let ip = client_ip(v6);
+            let mut r = flow::syn_ack(&info, &syn, client, 0x12345);
+            r.header.seq = ip.cookie_init(&raw(&syn), r.options.mss_encode);
+            let mut seg = [0u8; tcp::MAX_BUILT_LEN];
+            let n = tcp::build(&r.header, &r.options, &mut seg);
+            let Some(skb) = ip.packet(Net::init(), true, &mut seg[..n]) else {
+                return check(false, format_args!("v6={v6}: no skb"));
+            };
+            check(csum_ok(&skb), format_args!("v6={v6}: SYN-ACK checksum does not verify"));
+            let Some(t) = Tcp::read(skb.as_skb(), ip_len(v6)) else {
+                return check(false, format_args!("v6={v6}: SYN-ACK unreadable"));
+            };
+            check(
+                t.h.flags == SYN | ACK && t.h.sport == 80 && t.h.dport == 40000 && t.h.ack_seq == 1001,
+                format_args!("v6={v6}: header {:?}", t.h),
+            );
+            let o = t.opts;
+            check(
+                o.options == info.options && o.mss_option == 1460 && o.wscale == 7 && o.tsecr == 1234,
+                format_args!("v6={v6}: options {o:?}"),
+            );
+            // The TS cookie carries the client's wscale 9 and SACK.
+            check(o.tsval & 0x3f == 0x10 | 9, format_args!("v6={v6}: tsval {:#x}", o.tsval));
+        }
+    }
+
+    pub(super) extern "C" fn cookie_round_trip(_t: *mut kunit) {
+        for v6 in [false, true] {
+            let ip = client_ip(v6);
+            let syn = Header { sport: 40000, dport: 80, seq: 1000, flags: SYN, ..Header::default() };
+            let isn = ip.cookie_init(&raw(&syn), 1460);
+            // 1460 is in the IPv4 table; IPv6's largest entry not above it is 1440.
+            let want = if v6 { 1440 } else { 1460 };
+            let ack = |seq: u32, ack_seq: u32| {
+                let h = Header { sport: 40000, dport: 80, seq, ack_seq, flags: ACK, ..Header::default() };
+                Tcp { raw: raw(&h), h, opts: Options::default() }
+            };
+            let got = engine::check_cookie(&ip, &ack(1001, isn.wrapping_add(1)), false);
+            check(got == want, format_args!("v6={v6}: ACK decodes {got}, want {want}"));
+            // A cookie off by a few minutes' counter is rejected. (Off by one in the low bits
+            // may decode another table MSS: the MSS index lives there.)
+            let got = engine::check_cookie(&ip, &ack(1001, isn.wrapping_add(1 + (5 << 24))), false);
+            check(got == 0, format_args!("v6={v6}: a wrong cookie decodes {got}"));
+            // A keep-alive carries seq = ISN: ours checks the cookie against ISN...
+            let ka = ack(1000, isn.wrapping_add(1));
+            let got = engine::check_cookie(&ip, &ka, true);
+            check(got == want, format_args!("v6={v6}: keep-alive decodes {got}, want {want}"));
+            // ...the C hook passes the header as it is, and the kernel sees ISN - 1.
+            let c_way = ip.cookie_check(&ka.raw);
+            check(c_way != want, format_args!("v6={v6}: the C keep-alive check got {c_way} too"));
+        }
+    }
+
+    /// An ACK with a timestamp option from the client, as a packet.
+    fn ts_packet(v6: bool, tsval: u32, tsecr: u32) -> Option<NewSkb> {
+        let h = Header { sport: 40000, dport: 80, seq: 5, ack_seq: 6, flags: ACK, window: 100, ..Header::default() };
+        let o = Options { options: OPT_TIMESTAMP, tsval, tsecr, ..Options::default() };
+        let mut seg = [0u8; tcp::MAX_BUILT_LEN];
+        let n = tcp::build(&h, &o, &mut seg);
+        packet(v6, &mut seg[..n])
+    }
+
+    pub(super) extern "C" fn timestamp_adjust(_t: *mut kunit) {
+        for v6 in [false, true] {
+            for (reply, want) in [(true, (100u32.wrapping_sub(7777), 200)), (false, (100, 200 + 7777))] {
+                let Some(skb) = ts_packet(v6, 100, 200) else {
+                    return check(false, format_args!("no skb"));
+                };
+                let thoff = ip_len(v6);
+                let Some(t) = Tcp::read(skb.as_skb(), thoff) else { return check(false, format_args!("read")) };
+                let v = engine::adjust_timestamps(skb.as_skb(), thoff, &t, 7777, reply);
+                check(v == sys::NF_ACCEPT, format_args!("verdict {v}"));
+                let t = Tcp::read(skb.as_skb(), thoff);
+                let got = t.map(|t| (t.opts.tsval, t.opts.tsecr));
+                check(got == Some(want), format_args!("v6={v6} reply={reply}: {got:?}, want {want:?}"));
+                check(csum_ok(&skb), format_args!("v6={v6} reply={reply}: checksum broken"));
+            }
+        }
+    }
+
+    pub(super) extern "C" fn malformed_headers(_t: *mut kunit) {
+        // doff below 5, doff past the packet, and option areas whose lengths lie.
+        let cases: [(&str, u8, &[u8]); 6] = [
+            ("doff 4", 4, &[]),
+            ("doff 15 on a bare header", 15, &[]),
+            ("timestamp of length 40", 8, &[8, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ("length 1", 6, &[8, 1, 0, 0]),
+            ("truncated timestamp", 7, &[1, 1, 8, 10, 0, 0, 0, 0]),
+            ("mss at the end", 6, &[1, 1, 1, 2]),
+        ];
+        for v6 in [false, true] {
+            for (name, doff, opts) in cases {
+                let mut seg = [0u8; 64];
+                let h = Header { sport: 1, dport: 2, flags: ACK, ..Header::default() };
+                tcp::build(&h, &Options::default(), &mut seg);
+                seg[12] = doff << 4;
+                seg[HDR_LEN..HDR_LEN + opts.len()].copy_from_slice(opts);
+                let len = HDR_LEN + opts.len();
+                let Some(skb) = packet(v6, &mut seg[..len]) else { return check(false, format_args!("skb")) };
+                let thoff = ip_len(v6);
+                let t = Tcp::read(skb.as_skb(), thoff);
+                let readable = usize::from(doff) * 4 <= len && doff >= 5;
+                check(t.is_some() == readable, format_args!("v6={v6} {name}: read {}", t.is_some()));
+                if let Some(t) = t {
+                    let v = engine::adjust_timestamps(skb.as_skb(), thoff, &t, 1, true);
+                    check(v == sys::NF_ACCEPT, format_args!("v6={v6} {name}: verdict {v}"));
+                }
+            }
+        }
+    }
+
+    pub(super) extern "C" fn seqadj_reset(_t: *mut kunit) {
+        let Ok(tmpl) = Template::new(Net::init()) else { return check(false, format_args!("template")) };
+        let ct = tmpl.conn();
+        let reply = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
+        ct.seqadj_init(reply, 1000);
+        check(ct.seq_adjusting(), format_args!("seqadj_init(1000) did not start translating"));
+        // What C does on reopen: nothing.
+        ct.seqadj_init(reply, 0);
+        check(ct.seq_adjusting(), format_args!("seqadj_init(0) changed something after all"));
+        ct.seqadj_reset();
+        check(!ct.seq_adjusting(), format_args!("seqadj_reset left the entry translating"));
+    }
+}

@@ -133,6 +133,13 @@ impl NewSkb {
         Some(skb)
     }
 
+    /// The packet as a hook would see it (tests).
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn as_skb(&self) -> &Skb {
+        // SAFETY: the skb is ours and live while `self` is; data is at the network header.
+        unsafe { Skb::from_raw(self.0.as_ptr()) }
+    }
+
     /// Gives the packet a reference on conntrack entry `ct` as `ctinfo`.
     pub(crate) fn attach(&self, ct: &super::conntrack::Conn, ctinfo: u32) {
         // SAFETY: the skb is ours and has no entry yet; `ct` is live and gets a reference.

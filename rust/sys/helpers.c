@@ -209,6 +209,19 @@ u8 rsynproxy_ip6_hop_limit(const struct net *net)
 	return READ_ONCE(net->ipv6.devconf_all->hop_limit);
 }
 
+/* For KUnit: whether a built packet's TCP checksum verifies, computed by the kernel. */
+bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb)
+{
+	unsigned int thoff = skb_transport_offset(skb), len = skb->len - thoff;
+	__wsum sum = skb_checksum(skb, thoff, len, 0);
+
+	if (ip_hdr(skb)->version == 4)
+		return csum_tcpudp_magic(ip_hdr(skb)->saddr, ip_hdr(skb)->daddr, len,
+					 IPPROTO_TCP, sum) == 0;
+	return csum_ipv6_magic(&ipv6_hdr(skb)->saddr, &ipv6_hdr(skb)->daddr, len,
+			       IPPROTO_TCP, sum) == 0;
+}
+
 /* Serialises hook registration against removal across tables and backends. */
 static DEFINE_MUTEX(rsynproxy_hooks_mutex);
 

@@ -91,6 +91,7 @@ int rsynproxy_send4(struct net *net, const struct sk_buff *oskb, struct sk_buff 
 int rsynproxy_send6(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb);
 u8 rsynproxy_ip4_ttl(const struct net *net);
 u8 rsynproxy_ip6_hop_limit(const struct net *net);
+bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb);
 void rsynproxy_hooks_lock(void);
 void rsynproxy_hooks_unlock(void);
 

@@ -6,3 +6,4 @@ for f in "$here"/[0-9]*.sh; do
 	echo "# ${f##*/}"
 	bash "$f" || echo "not ok - ${f##*/} ran to the end (exit status $?)"
 done
+dmesg >"$RSYNPROXY_OUT/dmesg.txt"

@@ -6,6 +6,11 @@ server ADDR PORT [--count N]: accept N connections (default 1); from each, read 
     of bytes the client asked for, generated from its seed.
 client ADDR PORT BYTES BACK [--seed S] [--timeout T]: send BYTES bytes, ask for BACK bytes
     back, check the server's digest and the bytes that come back; exit 0 only if all match.
+conns ADDR PORT N: open N connections one after the other (each sends 1 byte, asks 1 back);
+    prints the rate.
+rst-server ADDR PORT BYTES: accept one connection, send BYTES bytes, then abort it (RST).
+rst-client ADDR PORT BYTES [--timeout T]: read BYTES bytes, then expect the reset; prints
+    "reset" or "timeout" (or "closed"), exit 0 either way.
 """
 import argparse
 import hashlib
@@ -13,6 +18,7 @@ import random
 import socket
 import struct
 import sys
+import time
 
 
 def data(seed, n):
@@ -71,6 +77,51 @@ def client(args):
     print(f"ok {args.bytes} sent, {args.back} received, byte-exact")
 
 
+def rst_server(args):
+    fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((args.addr, args.port))
+    ls.listen(1)
+    print("listening", flush=True)
+    s, _ = ls.accept()
+    s.sendall(data(7, args.bytes))
+    time.sleep(0.5)
+    # Linger 0: close() sends a RST instead of a FIN.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def rst_client(args):
+    fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(args.timeout)
+    s.connect((args.addr, args.port))
+    if recv_exact(s, args.bytes) != data(7, args.bytes):
+        sys.exit("data differ")
+    try:
+        print("closed" if not s.recv(1) else "data")
+    except ConnectionResetError:
+        print("reset")
+    except socket.timeout:
+        print("timeout")
+
+
+def conns(args):
+    fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
+    t0 = time.monotonic()
+    for i in range(args.n):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect((args.addr, args.port))
+        s.sendall(struct.pack("!QQ", i, 1) + b"x")
+        s.shutdown(socket.SHUT_WR)
+        recv_exact(s, 33)
+        s.close()
+    dt = time.monotonic() - t0
+    print(f"{args.n / dt:.1f}")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -85,8 +136,18 @@ def main():
     cp.add_argument("back", type=int)
     cp.add_argument("--seed", type=int, default=1)
     cp.add_argument("--timeout", type=float, default=10)
+    np = sub.add_parser("conns")
+    np.add_argument("addr")
+    np.add_argument("port", type=int)
+    np.add_argument("n", type=int)
+    for name in ("rst-server", "rst-client"):
+        rp = sub.add_parser(name)
+        rp.add_argument("addr")
+        rp.add_argument("port", type=int)
+        rp.add_argument("bytes", type=int)
+        rp.add_argument("--timeout", type=float, default=4)
     args = p.parse_args()
-    server(args) if args.cmd == "server" else client(args)
+    {"server": server, "client": client, "conns": conns, "rst-server": rst_server, "rst-client": rst_client}[args.cmd](args)
 
 
 if __name__ == "__main__":
