@@ -75,7 +75,14 @@ fn stolen(skb: &Skb) -> Verdict {
 
 /// The xtables target: answers a client SYN with a cookie, turns a client ACK with a valid
 /// cookie into a SYN to the backend; anything else goes on to the next rule.
-pub(crate) fn target(skb: &Skb, net: &Net, hook: u32, thoff: usize, ipv6: bool, info: &Info) -> Verdict {
+pub(crate) fn target(
+    skb: &Skb,
+    net: &Net,
+    hook: u32,
+    thoff: usize,
+    ipv6: bool,
+    info: &Info,
+) -> Verdict {
     if !skb.tcp_checksum_ok(ipv6, hook, thoff) {
         return DROP;
     }
@@ -113,7 +120,14 @@ fn client_ack(st: &NetState, net: &Net, skb: &Skb, ip: &Ip, t: &Tcp, keepalive: 
     }
     st.count(Stat::CookieValid);
     let r = flow::server_syn(&t.h, t.opts, mss, isn);
-    send(net, skb, ip, false, &r, Some((st.template(), sys::ip_conntrack_info_IP_CT_NEW)));
+    send(
+        net,
+        skb,
+        ip,
+        false,
+        &r,
+        Some((st.template(), sys::ip_conntrack_info_IP_CT_NEW)),
+    );
     true
 }
 
@@ -131,16 +145,28 @@ pub(crate) fn check_cookie(ip: &Ip, t: &Tcp, keepalive: bool) -> u16 {
 /// made from our template through the backend handshake, then keeps their timestamps
 /// translated.
 pub(crate) fn hook(skb: &Skb, net: &Net, ipv6: bool) -> Verdict {
-    let Some((ct, ctinfo)) = Conn::of(skb) else { return ACCEPT };
-    let Some(sp) = ct.synproxy() else { return ACCEPT };
+    let Some((ct, ctinfo)) = Conn::of(skb) else {
+        return ACCEPT;
+    };
+    let Some(sp) = ct.synproxy() else {
+        return ACCEPT;
+    };
     if skb.is_loopback() {
         // Seen on the way out already.
         return ACCEPT;
     }
-    let Some(ip) = Ip::read(skb, ipv6) else { return ACCEPT };
-    let thoff = if ipv6 { skb.ipv6_tcp_offset() } else { ip.v4_tcp_offset() };
+    let Some(ip) = Ip::read(skb, ipv6) else {
+        return ACCEPT;
+    };
+    let thoff = if ipv6 {
+        skb.ipv6_tcp_offset()
+    } else {
+        ip.v4_tcp_offset()
+    };
     let Some(thoff) = thoff else { return ACCEPT };
-    let Some(t) = Tcp::read(skb, thoff) else { return DROP };
+    let Some(t) = Tcp::read(skb, thoff) else {
+        return DROP;
+    };
     let st = pernet::state(net);
     let reply = is_reply(ctinfo);
 
@@ -209,13 +235,28 @@ fn backend_synack(
     // After the backend ACK, so that it goes out untranslated.
     ct.seqadj_init(ctinfo, flow::seq_offset(sp.isn(), t.h.seq));
     ct.event(sys::RSYNPROXY_IPCT_SEQADJ);
-    send(net, skb, ip, false, &e.client_ack, Some((ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY)));
+    send(
+        net,
+        skb,
+        ip,
+        false,
+        &e.client_ack,
+        Some((ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY)),
+    );
     stolen(skb)
 }
 
 /// Shifts the timestamps of an established connection between the backend's clock and ours.
-pub(crate) fn adjust_timestamps(skb: &Skb, thoff: usize, t: &Tcp, tsoff: u32, reply: bool) -> Verdict {
-    let Some(optlen) = t.h.options_len() else { return ACCEPT };
+pub(crate) fn adjust_timestamps(
+    skb: &Skb,
+    thoff: usize,
+    t: &Tcp,
+    tsoff: u32,
+    reply: bool,
+) -> Verdict {
+    let Some(optlen) = t.h.options_len() else {
+        return ACCEPT;
+    };
     if tsoff == 0 || optlen == 0 {
         return ACCEPT;
     }

@@ -90,7 +90,10 @@ impl Ip {
                 let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
                 s.copy_from_slice(src);
                 d.copy_from_slice(dst);
-                NewSkb::build(&wire::ipv6_header(s, d, net.ip6_hop_limit(), seg.len()), seg)
+                NewSkb::build(
+                    &wire::ipv6_header(s, d, net.ip6_hop_limit(), seg.len()),
+                    seg,
+                )
             }
         }
     }
@@ -105,7 +108,9 @@ impl Ip {
         seg: &mut [u8],
         ct: Option<(&crate::glue::conntrack::Conn, u32)>,
     ) {
-        let Some(skb) = self.packet(net, reverse, seg) else { return };
+        let Some(skb) = self.packet(net, reverse, seg) else {
+            return;
+        };
         if let Some((ct, ctinfo)) = ct {
             skb.attach(ct, ctinfo);
         }

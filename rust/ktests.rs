@@ -425,7 +425,14 @@ mod glue_cases {
             tsval: 1234,
             ..Options::default()
         };
-        let syn = Header { sport: 40000, dport: 80, seq: 1000, flags: SYN, window: 64240, ..Header::default() };
+        let syn = Header {
+            sport: 40000,
+            dport: 80,
+            seq: 1000,
+            flags: SYN,
+            window: 64240,
+            ..Header::default()
+        };
         for v6 in [false, true] {
             let ip = client_ip(v6);
             let mut r = flow::syn_ack(&info, &syn, client, 0x12345);
@@ -435,55 +442,109 @@ mod glue_cases {
             let Some(skb) = ip.packet(Net::init(), true, &mut seg[..n]) else {
                 return check(false, format_args!("v6={v6}: no skb"));
             };
-            check(csum_ok(&skb), format_args!("v6={v6}: SYN-ACK checksum does not verify"));
+            check(
+                csum_ok(&skb),
+                format_args!("v6={v6}: SYN-ACK checksum does not verify"),
+            );
             let Some(t) = Tcp::read(skb.as_skb(), ip_len(v6)) else {
                 return check(false, format_args!("v6={v6}: SYN-ACK unreadable"));
             };
             check(
-                t.h.flags == SYN | ACK && t.h.sport == 80 && t.h.dport == 40000 && t.h.ack_seq == 1001,
+                t.h.flags == SYN | ACK
+                    && t.h.sport == 80
+                    && t.h.dport == 40000
+                    && t.h.ack_seq == 1001,
                 format_args!("v6={v6}: header {:?}", t.h),
             );
             let o = t.opts;
             check(
-                o.options == info.options && o.mss_option == 1460 && o.wscale == 7 && o.tsecr == 1234,
+                o.options == info.options
+                    && o.mss_option == 1460
+                    && o.wscale == 7
+                    && o.tsecr == 1234,
                 format_args!("v6={v6}: options {o:?}"),
             );
             // The TS cookie carries the client's wscale 9 and SACK.
-            check(o.tsval & 0x3f == 0x10 | 9, format_args!("v6={v6}: tsval {:#x}", o.tsval));
+            check(
+                o.tsval & 0x3f == 0x10 | 9,
+                format_args!("v6={v6}: tsval {:#x}", o.tsval),
+            );
         }
     }
 
     pub(super) extern "C" fn cookie_round_trip(_t: *mut kunit) {
         for v6 in [false, true] {
             let ip = client_ip(v6);
-            let syn = Header { sport: 40000, dport: 80, seq: 1000, flags: SYN, ..Header::default() };
+            let syn = Header {
+                sport: 40000,
+                dport: 80,
+                seq: 1000,
+                flags: SYN,
+                ..Header::default()
+            };
             let isn = ip.cookie_init(&raw(&syn), 1460);
             // 1460 is in the IPv4 table; IPv6's largest entry not above it is 1440.
             let want = if v6 { 1440 } else { 1460 };
             let ack = |seq: u32, ack_seq: u32| {
-                let h = Header { sport: 40000, dport: 80, seq, ack_seq, flags: ACK, ..Header::default() };
-                Tcp { raw: raw(&h), h, opts: Options::default() }
+                let h = Header {
+                    sport: 40000,
+                    dport: 80,
+                    seq,
+                    ack_seq,
+                    flags: ACK,
+                    ..Header::default()
+                };
+                Tcp {
+                    raw: raw(&h),
+                    h,
+                    opts: Options::default(),
+                }
             };
             let got = engine::check_cookie(&ip, &ack(1001, isn.wrapping_add(1)), false);
-            check(got == want, format_args!("v6={v6}: ACK decodes {got}, want {want}"));
+            check(
+                got == want,
+                format_args!("v6={v6}: ACK decodes {got}, want {want}"),
+            );
             // A cookie off by a few minutes' counter is rejected. (Off by one in the low bits
             // may decode another table MSS: the MSS index lives there.)
             let got = engine::check_cookie(&ip, &ack(1001, isn.wrapping_add(1 + (5 << 24))), false);
-            check(got == 0, format_args!("v6={v6}: a wrong cookie decodes {got}"));
+            check(
+                got == 0,
+                format_args!("v6={v6}: a wrong cookie decodes {got}"),
+            );
             // A keep-alive carries seq = ISN: ours checks the cookie against ISN...
             let ka = ack(1000, isn.wrapping_add(1));
             let got = engine::check_cookie(&ip, &ka, true);
-            check(got == want, format_args!("v6={v6}: keep-alive decodes {got}, want {want}"));
+            check(
+                got == want,
+                format_args!("v6={v6}: keep-alive decodes {got}, want {want}"),
+            );
             // ...the C hook passes the header as it is, and the kernel sees ISN - 1.
             let c_way = ip.cookie_check(&ka.raw);
-            check(c_way != want, format_args!("v6={v6}: the C keep-alive check got {c_way} too"));
+            check(
+                c_way != want,
+                format_args!("v6={v6}: the C keep-alive check got {c_way} too"),
+            );
         }
     }
 
     /// An ACK with a timestamp option from the client, as a packet.
     fn ts_packet(v6: bool, tsval: u32, tsecr: u32) -> Option<NewSkb> {
-        let h = Header { sport: 40000, dport: 80, seq: 5, ack_seq: 6, flags: ACK, window: 100, ..Header::default() };
-        let o = Options { options: OPT_TIMESTAMP, tsval, tsecr, ..Options::default() };
+        let h = Header {
+            sport: 40000,
+            dport: 80,
+            seq: 5,
+            ack_seq: 6,
+            flags: ACK,
+            window: 100,
+            ..Header::default()
+        };
+        let o = Options {
+            options: OPT_TIMESTAMP,
+            tsval,
+            tsecr,
+            ..Options::default()
+        };
         let mut seg = [0u8; tcp::MAX_BUILT_LEN];
         let n = tcp::build(&h, &o, &mut seg);
         packet(v6, &mut seg[..n])
@@ -491,18 +552,29 @@ mod glue_cases {
 
     pub(super) extern "C" fn timestamp_adjust(_t: *mut kunit) {
         for v6 in [false, true] {
-            for (reply, want) in [(true, (100u32.wrapping_sub(7777), 200)), (false, (100, 200 + 7777))] {
+            for (reply, want) in [
+                (true, (100u32.wrapping_sub(7777), 200)),
+                (false, (100, 200 + 7777)),
+            ] {
                 let Some(skb) = ts_packet(v6, 100, 200) else {
                     return check(false, format_args!("no skb"));
                 };
                 let thoff = ip_len(v6);
-                let Some(t) = Tcp::read(skb.as_skb(), thoff) else { return check(false, format_args!("read")) };
+                let Some(t) = Tcp::read(skb.as_skb(), thoff) else {
+                    return check(false, format_args!("read"));
+                };
                 let v = engine::adjust_timestamps(skb.as_skb(), thoff, &t, 7777, reply);
                 check(v == sys::NF_ACCEPT, format_args!("verdict {v}"));
                 let t = Tcp::read(skb.as_skb(), thoff);
                 let got = t.map(|t| (t.opts.tsval, t.opts.tsecr));
-                check(got == Some(want), format_args!("v6={v6} reply={reply}: {got:?}, want {want:?}"));
-                check(csum_ok(&skb), format_args!("v6={v6} reply={reply}: checksum broken"));
+                check(
+                    got == Some(want),
+                    format_args!("v6={v6} reply={reply}: {got:?}, want {want:?}"),
+                );
+                check(
+                    csum_ok(&skb),
+                    format_args!("v6={v6} reply={reply}: checksum broken"),
+                );
             }
         }
     }
@@ -512,7 +584,11 @@ mod glue_cases {
         let cases: [(&str, u8, &[u8]); 6] = [
             ("doff 4", 4, &[]),
             ("doff 15 on a bare header", 15, &[]),
-            ("timestamp of length 40", 8, &[8, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            (
+                "timestamp of length 40",
+                8,
+                &[8, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ),
             ("length 1", 6, &[8, 1, 0, 0]),
             ("truncated timestamp", 7, &[1, 1, 8, 10, 0, 0, 0, 0]),
             ("mss at the end", 6, &[1, 1, 1, 2]),
@@ -520,34 +596,58 @@ mod glue_cases {
         for v6 in [false, true] {
             for (name, doff, opts) in cases {
                 let mut seg = [0u8; 64];
-                let h = Header { sport: 1, dport: 2, flags: ACK, ..Header::default() };
+                let h = Header {
+                    sport: 1,
+                    dport: 2,
+                    flags: ACK,
+                    ..Header::default()
+                };
                 tcp::build(&h, &Options::default(), &mut seg);
                 seg[12] = doff << 4;
                 seg[HDR_LEN..HDR_LEN + opts.len()].copy_from_slice(opts);
                 let len = HDR_LEN + opts.len();
-                let Some(skb) = packet(v6, &mut seg[..len]) else { return check(false, format_args!("skb")) };
+                let Some(skb) = packet(v6, &mut seg[..len]) else {
+                    return check(false, format_args!("skb"));
+                };
                 let thoff = ip_len(v6);
                 let t = Tcp::read(skb.as_skb(), thoff);
                 let readable = usize::from(doff) * 4 <= len && doff >= 5;
-                check(t.is_some() == readable, format_args!("v6={v6} {name}: read {}", t.is_some()));
+                check(
+                    t.is_some() == readable,
+                    format_args!("v6={v6} {name}: read {}", t.is_some()),
+                );
                 if let Some(t) = t {
                     let v = engine::adjust_timestamps(skb.as_skb(), thoff, &t, 1, true);
-                    check(v == sys::NF_ACCEPT, format_args!("v6={v6} {name}: verdict {v}"));
+                    check(
+                        v == sys::NF_ACCEPT,
+                        format_args!("v6={v6} {name}: verdict {v}"),
+                    );
                 }
             }
         }
     }
 
     pub(super) extern "C" fn seqadj_reset(_t: *mut kunit) {
-        let Ok(tmpl) = Template::new(Net::init()) else { return check(false, format_args!("template")) };
+        let Ok(tmpl) = Template::new(Net::init()) else {
+            return check(false, format_args!("template"));
+        };
         let ct = tmpl.conn();
         let reply = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
         ct.seqadj_init(reply, 1000);
-        check(ct.seq_adjusting(), format_args!("seqadj_init(1000) did not start translating"));
+        check(
+            ct.seq_adjusting(),
+            format_args!("seqadj_init(1000) did not start translating"),
+        );
         // What C does on reopen: nothing.
         ct.seqadj_init(reply, 0);
-        check(ct.seq_adjusting(), format_args!("seqadj_init(0) changed something after all"));
+        check(
+            ct.seq_adjusting(),
+            format_args!("seqadj_init(0) changed something after all"),
+        );
         ct.seqadj_reset();
-        check(!ct.seq_adjusting(), format_args!("seqadj_reset left the entry translating"));
+        check(
+            !ct.seq_adjusting(),
+            format_args!("seqadj_reset left the entry translating"),
+        );
     }
 }

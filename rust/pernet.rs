@@ -45,7 +45,10 @@ impl NetState {
 const fn hook_ops(pf: u32) -> [sys::nf_hook_ops; 2] {
     // SAFETY: all-zero is a valid nf_hook_ops.
     let mut ops: [sys::nf_hook_ops; 2] = unsafe { core::mem::zeroed() };
-    let hooknums = [sys::nf_inet_hooks_NF_INET_LOCAL_IN, sys::nf_inet_hooks_NF_INET_POST_ROUTING];
+    let hooknums = [
+        sys::nf_inet_hooks_NF_INET_LOCAL_IN,
+        sys::nf_inet_hooks_NF_INET_POST_ROUTING,
+    ];
     let mut i = 0;
     while i < 2 {
         ops[i].hook = Some(crate::target::nf_hook);
@@ -57,8 +60,10 @@ const fn hook_ops(pf: u32) -> [sys::nf_hook_ops; 2] {
     ops
 }
 
-static HOOKS: [CShared<[sys::nf_hook_ops; 2]>; 2] =
-    [CShared::new(hook_ops(sys::NFPROTO_IPV4)), CShared::new(hook_ops(sys::NFPROTO_IPV6))];
+static HOOKS: [CShared<[sys::nf_hook_ops; 2]>; 2] = [
+    CShared::new(hook_ops(sys::NFPROTO_IPV4)),
+    CShared::new(hook_ops(sys::NFPROTO_IPV6)),
+];
 
 fn family_index(family: u8) -> usize {
     usize::from(u32::from(family) == sys::NFPROTO_IPV6)
@@ -119,7 +124,11 @@ unsafe extern "C" fn net_init(net: *mut sys::net) -> c_int {
     // SAFETY: pernet init gets a live namespace.
     let net = unsafe { Net::from_raw(net) };
     let state = match (PerCpuStats::new(), Template::new(net)) {
-        (Ok(stats), Ok(tmpl)) => NetState { stats, tmpl, hook_refs: [AtomicU32::new(0), AtomicU32::new(0)] },
+        (Ok(stats), Ok(tmpl)) => NetState {
+            stats,
+            tmpl,
+            hook_refs: [AtomicU32::new(0), AtomicU32::new(0)],
+        },
         (Err(e), _) | (_, Err(e)) => return e.to_errno(),
     };
     let slot = pernet::generic::<NetState>(net, &NET_ID);

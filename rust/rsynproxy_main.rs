@@ -12,8 +12,12 @@
 //!   only place `unsafe` touches kernel objects.
 //! - netfilter wiring: [`target`] (the xtables target) and [`pernet`] (per-namespace state).
 //!
-//! Status: rules are validated and accepted, counters and `/proc/net/stat/rsynproxy` exist;
-//! the target still passes packets on (`XT_CONTINUE`) until the data path lands.
+//! The flow (see [`proto::flow`] for the diagram): the target answers a client SYN with a
+//! syncookie SYN-ACK and, for a client ACK whose cookie checks, sends the backend SYN carrying
+//! the per-namespace conntrack template; the hooks at LOCAL_IN and POST_ROUTING (registered
+//! per namespace while rules exist) finish the backend handshake, set up seqadj and the
+//! timestamp offset, and translate timestamps for the life of the flow. Where this differs
+//! from the C code: `Documentation/differences.md`.
 
 use kernel::prelude::*;
 

@@ -5,9 +5,9 @@
 use crate::glue::net::Net;
 use crate::glue::skb::Skb;
 use crate::glue::{conntrack, xt, CShared};
-use crate::{engine, pernet};
 use crate::proto::info::check_rule;
 use crate::sys;
+use crate::{engine, pernet};
 use kernel::ffi::{c_int, c_uint};
 use kernel::prelude::*;
 

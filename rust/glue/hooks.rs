@@ -8,7 +8,10 @@ use crate::sys;
 use kernel::error::{to_result, Result};
 
 /// Registers `ops` in `net`.
-pub(crate) fn register<const N: usize>(net: &Net, ops: &'static CShared<[sys::nf_hook_ops; N]>) -> Result {
+pub(crate) fn register<const N: usize>(
+    net: &Net,
+    ops: &'static CShared<[sys::nf_hook_ops; N]>,
+) -> Result {
     // SAFETY: `ops` is static, so it outlives the registration; `net` is live.
     to_result(unsafe { sys::nf_register_net_hooks(net.as_ptr(), ops.get().cast(), N as u32) })
 }

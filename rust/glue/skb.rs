@@ -79,7 +79,9 @@ impl Skb {
     /// Whether the TCP checksum is right (`nf_ip_checksum`/`nf_ip6_checksum`); also records
     /// it as verified.
     pub(crate) fn tcp_checksum_ok(&self, ipv6: bool, hook: u32, thoff: usize) -> bool {
-        let Ok(off) = u32::try_from(thoff) else { return false };
+        let Ok(off) = u32::try_from(thoff) else {
+            return false;
+        };
         // SAFETY: the packet is live (type invariant) and `off` is its transport offset.
         let bad = unsafe {
             if ipv6 {
@@ -102,7 +104,12 @@ impl Skb {
         let mut frag_off = 0u16;
         // SAFETY: the packet is live (type invariant); the out-parameters are locals.
         let off = unsafe {
-            sys::ipv6_skip_exthdr(self.as_ptr(), crate::proto::wire::IPV6_LEN as i32, &mut nexthdr, &mut frag_off)
+            sys::ipv6_skip_exthdr(
+                self.as_ptr(),
+                crate::proto::wire::IPV6_LEN as i32,
+                &mut nexthdr,
+                &mut frag_off,
+            )
         };
         (off >= 0 && u32::from(nexthdr) == sys::IPPROTO_TCP && u16::from_be(frag_off) & !7 == 0)
             .then_some(off as usize)

@@ -20,7 +20,9 @@ pub(crate) struct Aligned<const N: usize>(pub(crate) [u8; N]);
 pub(crate) fn v4_init(ip: &Aligned<IPV4_LEN>, th: &Aligned<HDR_LEN>, mss: u16) -> (u32, u16) {
     let mut mss = mss;
     // SAFETY: both buffers are whole, aligned iphdr/tcphdr images; `mss` is a local.
-    let isn = unsafe { sys::__cookie_v4_init_sequence(ip.0.as_ptr().cast(), th.0.as_ptr().cast(), &mut mss) };
+    let isn = unsafe {
+        sys::__cookie_v4_init_sequence(ip.0.as_ptr().cast(), th.0.as_ptr().cast(), &mut mss)
+    };
     (isn, mss)
 }
 
@@ -36,7 +38,9 @@ pub(crate) fn v4_check(ip: &Aligned<IPV4_LEN>, th: &Aligned<HDR_LEN>) -> u16 {
 pub(crate) fn v6_init(ip: &Aligned<IPV6_LEN>, th: &Aligned<HDR_LEN>, mss: u16) -> (u32, u16) {
     let mut mss = mss;
     // SAFETY: as in v4_init, with an ipv6hdr image.
-    let isn = unsafe { sys::__cookie_v6_init_sequence(ip.0.as_ptr().cast(), th.0.as_ptr().cast(), &mut mss) };
+    let isn = unsafe {
+        sys::__cookie_v6_init_sequence(ip.0.as_ptr().cast(), th.0.as_ptr().cast(), &mut mss)
+    };
     (isn, mss)
 }
 

@@ -35,13 +35,29 @@ def recv_exact(s, n):
     return bytes(buf)
 
 
-def server(args):
-    fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
-    ls = socket.socket(fam, socket.SOCK_STREAM)
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def listener(addr, port):
+    """A listening socket; "listening" on stdout tells the test it may connect."""
+    ls = socket.socket(family(addr), socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((args.addr, args.port))
+    ls.bind((addr, port))
     ls.listen(64)
     print("listening", flush=True)
+    return ls
+
+
+def connect(addr, port, timeout):
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect((addr, port))
+    return s
+
+
+def server(args):
+    ls = listener(args.addr, args.port)
     for _ in range(args.count):
         s, _ = ls.accept()
         with s:
@@ -58,10 +74,7 @@ def server(args):
 
 
 def client(args):
-    fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(args.timeout)
-    s.connect((args.addr, args.port))
+    s = connect(args.addr, args.port, args.timeout)
     payload = data(args.seed, args.bytes)
     s.sendall(struct.pack("!QQ", args.seed, args.back))
     s.sendall(payload)
@@ -78,13 +91,7 @@ def client(args):
 
 
 def rst_server(args):
-    fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
-    ls = socket.socket(fam, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((args.addr, args.port))
-    ls.listen(1)
-    print("listening", flush=True)
-    s, _ = ls.accept()
+    s, _ = listener(args.addr, args.port).accept()
     s.sendall(data(7, args.bytes))
     time.sleep(0.5)
     # Linger 0: close() sends a RST instead of a FIN.
@@ -93,10 +100,7 @@ def rst_server(args):
 
 
 def rst_client(args):
-    fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(args.timeout)
-    s.connect((args.addr, args.port))
+    s = connect(args.addr, args.port, args.timeout)
     if recv_exact(s, args.bytes) != data(7, args.bytes):
         sys.exit("data differ")
     try:
@@ -108,12 +112,9 @@ def rst_client(args):
 
 
 def conns(args):
-    fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
     t0 = time.monotonic()
     for i in range(args.n):
-        s = socket.socket(fam, socket.SOCK_STREAM)
-        s.settimeout(5)
-        s.connect((args.addr, args.port))
+        s = connect(args.addr, args.port, 5)
         s.sendall(struct.pack("!QQ", i, 1) + b"x")
         s.shutdown(socket.SHUT_WR)
         recv_exact(s, 33)
