@@ -40,24 +40,31 @@ bulk() {
 	wait $srv 2>/dev/null
 }
 
-declare -A sum
+declare -A sum n
 for rep in $(seq "$REPS"); do
 	for tg in RSYNPROXY SYNPROXY; do
 		proxy_rules 4 forward $tg "${RULE[@]}"
 		for m in synacks cps bulk; do
-			v=$($m $tg)
-			echo "# rep $rep $tg $m $v" >&2
+			v=$($m $tg 2>/dev/null | tail -n 1)
+			echo "# rep $rep $tg $m ${v:-failed}" >&2
+			# A failed run (a timeout, say) is reported and left out of the mean.
+			[[ $v =~ ^[0-9.]+$ ]] || continue
 			sum[$tg.$m]=$(echo "${sum[$tg.$m]:-0} + $v" | bc -l)
+			n[$tg.$m]=$((${n[$tg.$m]:-0} + 1))
 		done
 	done
 done
 
-printf '\n%-38s %14s %14s %8s\n' "metric (mean of $REPS, IPv4 FORWARD)" RSYNPROXY SYNPROXY ratio
+printf '\n%-38s %14s %14s %8s\n' "metric (mean of up to $REPS, IPv4 FORWARD)" RSYNPROXY SYNPROXY ratio
 for m in synacks cps bulk; do
 	case $m in synacks) label="SYN-ACKs/s under a spoofed flood" ;; cps) label="connections/s through the proxy" ;;
 	bulk) label="bulk Mbit/s through seqadj" ;; esac
-	r=$(echo "${sum[RSYNPROXY.$m]} / $REPS" | bc -l)
-	c=$(echo "${sum[SYNPROXY.$m]} / $REPS" | bc -l)
+	if [ -z "${n[RSYNPROXY.$m]}" ] || [ -z "${n[SYNPROXY.$m]}" ]; then
+		printf '%-38s %s\n' "$label" "no complete run"
+		continue
+	fi
+	r=$(echo "${sum[RSYNPROXY.$m]} / ${n[RSYNPROXY.$m]}" | bc -l)
+	c=$(echo "${sum[SYNPROXY.$m]} / ${n[SYNPROXY.$m]}" | bc -l)
 	printf '%-38s %14.1f %14.1f %8.3f\n' "$label" "$r" "$c" "$(echo "$r / $c" | bc -l)"
 done
 echo "(the flood generator is Python in the same VM: if both SYN-ACK rates sit at its own rate, that row measures the generator)"

@@ -13,7 +13,7 @@ topo_up
 run s sysctl -w net.ipv4.tcp_syncookies=0 net.ipv4.tcp_max_syn_backlog=64
 grep -q '^rsynproxy ' /proc/modules && echo "rsynproxy: loaded" || echo "rsynproxy: not loaded yet"
 
-# round PORT LABEL: flood the backend's PORT with 30000 spoofed SYNs while 10 clients each
+# round PORT LABEL: flood the backend's PORT with 80000 spoofed SYNs while 10 clients each
 # try to move 100 kB through; print a result row.
 round() {
 	local port=$1 label=$2 ok=0 i t0 t1
@@ -21,7 +21,7 @@ round() {
 	local srv=$!
 	wait_for grep -q listening /tmp/demo.srv
 	ip netns exec c python3 "$TOOLS/rawtcp.py" flood --src-net 10.0.3.0/24 --dst 10.0.2.99 --dport "$port" \
-		--count 30000 >/tmp/demo.flood 2>&1 &
+		--count 80000 >/tmp/demo.flood 2>&1 &
 	local fl=$!
 	sleep 2
 	t0=$(date +%s.%N)
