@@ -8,6 +8,7 @@ client ADDR PORT BYTES BACK [--seed S] [--timeout T]: send BYTES bytes, ask for 
     back, check the server's digest and the bytes that come back; exit 0 only if all match.
 conns ADDR PORT N: open N connections one after the other (each sends 1 byte, asks 1 back);
     prints the rate.
+listen ADDR PORT: accept and close connections until killed.
 rst-server ADDR PORT BYTES: accept one connection, send BYTES bytes, then abort it (RST).
 rst-client ADDR PORT BYTES [--timeout T]: read BYTES bytes, then expect the reset; prints
     "reset" or "timeout" (or "closed"), exit 0 either way.
@@ -90,6 +91,12 @@ def client(args):
     print(f"ok {args.bytes} sent, {args.back} received, byte-exact")
 
 
+def listen(args):
+    ls = listener(args.addr, args.port)
+    while True:
+        ls.accept()[0].close()
+
+
 def rst_server(args):
     s, _ = listener(args.addr, args.port).accept()
     s.sendall(data(7, args.bytes))
@@ -137,6 +144,9 @@ def main():
     cp.add_argument("back", type=int)
     cp.add_argument("--seed", type=int, default=1)
     cp.add_argument("--timeout", type=float, default=10)
+    lp = sub.add_parser("listen")
+    lp.add_argument("addr")
+    lp.add_argument("port", type=int)
     np = sub.add_parser("conns")
     np.add_argument("addr")
     np.add_argument("port", type=int)
@@ -148,7 +158,7 @@ def main():
         rp.add_argument("bytes", type=int)
         rp.add_argument("--timeout", type=float, default=4)
     args = p.parse_args()
-    {"server": server, "client": client, "conns": conns, "rst-server": rst_server, "rst-client": rst_client}[args.cmd](args)
+    {"server": server, "client": client, "conns": conns, "listen": listen, "rst-server": rst_server, "rst-client": rst_client}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,205 @@
+//! `rsynproxy`: the administrator's companion to the RSYNPROXY target.
+//!
+//! - `rsynproxy probe HOST:PORT`: the backend's SYN-ACK options, the matching
+//!   `--mss/--wscale/--sack-perm/--timestamp` and the complete rule set.
+//! - `rsynproxy stats`: the counters of `/proc/net/stat/rsynproxy` (and of the in-tree
+//!   `synproxy` when present), summed over CPUs, with per-second rates.
+
+mod probe;
+mod stats;
+
+use clap::{Parser, Subcommand};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "rsynproxy",
+    version,
+    about = "Probe backends for RSYNPROXY and read its counters"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Connect to a backend, read its SYN-ACK's TCP options, print the matching rule set
+    Probe {
+        /// The backend, HOST:PORT ([ADDR]:PORT for IPv6)
+        target: String,
+        /// Interface the protected traffic arrives on
+        #[arg(long, default_value = "eth0")]
+        iface: String,
+        /// Port to protect (default: the probed port)
+        #[arg(long)]
+        port: Option<u16>,
+        /// INPUT protects this host, FORWARD hosts behind it
+        #[arg(long, default_value = "INPUT", value_parser = ["INPUT", "FORWARD"])]
+        chain: String,
+        /// Seconds to wait for the backend
+        #[arg(long, default_value_t = 3.0)]
+        timeout: f64,
+    },
+    /// Show the counters, summed over CPUs; with --interval also per-second rates
+    Stats {
+        /// Read the counters of this network namespace (ip netns name)
+        #[arg(long)]
+        netns: Option<String>,
+        /// Repeat every S seconds, with rates
+        #[arg(long)]
+        interval: Option<f64>,
+        /// Stop after N readings (with --interval)
+        #[arg(long)]
+        count: Option<u64>,
+        /// One JSON object per file and reading
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let res = match Cli::parse().cmd {
+        Cmd::Probe {
+            target,
+            iface,
+            port,
+            chain,
+            timeout,
+        } => run_probe(&target, &iface, port, &chain, timeout),
+        Cmd::Stats {
+            netns,
+            interval,
+            count,
+            json,
+        } => run_stats(netns.as_deref(), interval, count, json),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rsynproxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn resolve(target: &str) -> Result<SocketAddr, String> {
+    let bad = |why: String| {
+        format!("bad backend address {target:?}: {why} (expected HOST:PORT or [ADDR]:PORT)")
+    };
+    target
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("no address".into()))
+}
+
+fn run_probe(
+    target: &str,
+    iface: &str,
+    port: Option<u16>,
+    chain: &str,
+    timeout: f64,
+) -> Result<(), String> {
+    let peer = resolve(target)?;
+    let timeout = Duration::try_from_secs_f64(timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let b = probe::probe(&peer, timeout)?;
+    let yes = |v: bool| if v { "yes" } else { "no" };
+    println!("backend {peer} SYN-ACK:");
+    println!(
+        "  mss           {}",
+        b.mss.map_or("none".into(), |m| m.to_string())
+    );
+    println!(
+        "  wscale        {}",
+        b.wscale.map_or("none".into(), |w| w.to_string())
+    );
+    println!("  sack-perm     {}", yes(b.sack_perm));
+    println!("  timestamps    {}", yes(b.timestamp));
+    for n in b.notes() {
+        println!("note: {n}");
+    }
+    let args = b.args();
+    println!("\nRSYNPROXY arguments:\n  {}", args.join(" "));
+    println!("\nrule set:");
+    for r in probe::rules(
+        peer.is_ipv6(),
+        iface,
+        port.unwrap_or(peer.port()),
+        chain,
+        &args,
+    ) {
+        println!("  {r}");
+    }
+    Ok(())
+}
+
+fn enter_netns(name: &str) -> Result<(), String> {
+    let path = format!("/run/netns/{name}");
+    let f = std::fs::File::open(&path)
+        .map_err(|e| format!("network namespace {name:?}: {path}: {e}"))?;
+    // SAFETY: a valid fd; CLONE_NEWNET switches this (single-threaded) process's namespace.
+    if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) } != 0 {
+        return Err(format!(
+            "setns {name:?}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Reads and sums one stat file; `None` if it does not exist.
+fn read(file: &str) -> Result<Option<[u64; 5]>, String> {
+    let path = format!("/proc/net/stat/{file}");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => stats::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{path}: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{path}: {e}")),
+    }
+}
+
+fn run_stats(
+    netns: Option<&str>,
+    interval: Option<f64>,
+    count: Option<u64>,
+    json: bool,
+) -> Result<(), String> {
+    if let Some(ns) = netns {
+        enter_netns(ns)?;
+    }
+    let files = ["rsynproxy", "synproxy"];
+    let mut prev: [Option<[u64; 5]>; 2] = [None, None];
+    let mut t_prev = Instant::now();
+    let mut n = 0u64;
+    loop {
+        let now = Instant::now();
+        let cur = [read(files[0])?, read(files[1])?];
+        if cur[0].is_none() {
+            return Err("no /proc/net/stat/rsynproxy: is the rsynproxy module loaded?".into());
+        }
+        let secs = now.duration_since(t_prev).as_secs_f64();
+        for (i, file) in files.iter().enumerate() {
+            let Some(total) = cur[i] else { continue };
+            let rate = prev[i].map(|p| stats::rates(&p, &total, secs));
+            if json {
+                println!("{}", stats::json(file, &total, rate.as_ref()));
+            } else {
+                print!("{}", stats::table(file, &total, rate.as_ref()));
+            }
+        }
+        n += 1;
+        let Some(iv) = interval else { return Ok(()) };
+        if count.is_some_and(|c| n >= c) {
+            return Ok(());
+        }
+        prev = cur;
+        t_prev = now;
+        std::thread::sleep(
+            Duration::try_from_secs_f64(iv).map_err(|e| format!("--interval: {e}"))?,
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! `/proc/net/stat/rsynproxy` and `/proc/net/stat/synproxy`: one header line, then one line
+//! per possible CPU of six hexadecimal columns (`entries`, always 0, then the counters).
+
+use rsynproxy_proto::stats::{HEADER, NSTATS};
+use std::fmt::Write;
+
+/// Counter names, in column order.
+pub const NAMES: [&str; NSTATS] = [
+    "syn_received",
+    "cookie_invalid",
+    "cookie_valid",
+    "cookie_retrans",
+    "conn_reopened",
+];
+
+/// Sums the per-CPU lines of a stat file.
+pub fn parse(text: &str) -> Result<[u64; NSTATS], String> {
+    let mut lines = text.lines();
+    let header = lines.next().ok_or("empty file")?;
+    if header.as_bytes() != &HEADER[..HEADER.len() - 1] {
+        return Err(format!("unexpected header {header:?}"));
+    }
+    let mut total = [0u64; NSTATS];
+    for (n, line) in lines.enumerate() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() != NSTATS + 1 {
+            return Err(format!(
+                "line {}: {} columns, want {}",
+                n + 2,
+                cols.len(),
+                NSTATS + 1
+            ));
+        }
+        for (t, c) in total.iter_mut().zip(&cols[1..]) {
+            *t += u64::from_str_radix(c, 16).map_err(|e| format!("line {}: {c:?}: {e}", n + 2))?;
+        }
+    }
+    Ok(total)
+}
+
+/// Per-second rates between two readings `secs` apart (counters are 32-bit per CPU and may
+/// wrap; a decrease counts as 0).
+pub fn rates(prev: &[u64; NSTATS], cur: &[u64; NSTATS], secs: f64) -> [f64; NSTATS] {
+    let mut r = [0.0; NSTATS];
+    for i in 0..NSTATS {
+        r[i] = cur[i].saturating_sub(prev[i]) as f64 / secs;
+    }
+    r
+}
+
+/// A table row: name, total and, with a previous reading, the rate.
+pub fn table(file: &str, total: &[u64; NSTATS], rate: Option<&[f64; NSTATS]>) -> String {
+    let mut s = format!("{file}:\n");
+    for i in 0..NSTATS {
+        let _ = write!(s, "  {:<16}{:>14}", NAMES[i], total[i]);
+        if let Some(r) = rate {
+            let _ = write!(s, "{:>12.1}/s", r[i]);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// One JSON object: `{"file":…,"totals":{…},"rates":{…}}`.
+pub fn json(file: &str, total: &[u64; NSTATS], rate: Option<&[f64; NSTATS]>) -> String {
+    let obj = |vals: Vec<String>| {
+        let body: Vec<String> = NAMES
+            .iter()
+            .zip(vals)
+            .map(|(n, v)| format!("\"{n}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    };
+    let mut s = format!(
+        "{{\"file\":\"{file}\",\"totals\":{}",
+        obj(total.iter().map(u64::to_string).collect())
+    );
+    if let Some(r) = rate {
+        let _ = write!(
+            s,
+            ",\"rates\":{}",
+            obj(r.iter().map(|v| format!("{v:.3}")).collect())
+        );
+    }
+    s.push('}');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO_CPUS: &str =
+        "entries\t\tsyn_received\tcookie_invalid\tcookie_valid\tcookie_retrans\tconn_reopened\n\
+        00000000\t00002836\t00000000\t00000007\t00000000\t00000000\n\
+        00000000\t00004d04\t00000001\t00000003\t00000000\tffffffff\n";
+
+    #[test]
+    fn sums_hex_columns_over_cpus() {
+        assert_eq!(
+            parse(TWO_CPUS),
+            Ok([0x2836 + 0x4d04, 1, 10, 0, 0xffff_ffff])
+        );
+    }
+
+    #[test]
+    fn refuses_other_files() {
+        assert!(parse("").is_err());
+        assert!(parse("entries\tfoo\n")
+            .unwrap_err()
+            .contains("unexpected header"));
+        let short = TWO_CPUS.replace("\t00000000\n", "\n");
+        assert!(parse(&short).unwrap_err().contains("columns"));
+        let bad = TWO_CPUS.replace("00004d04", "0000zz04");
+        assert!(parse(&bad).unwrap_err().contains("0000zz04"));
+    }
+
+    #[test]
+    fn rates_and_output() {
+        let a = [10, 0, 5, 0, 0];
+        let b = [30, 2, 6, 0, 0];
+        let r = rates(&a, &b, 2.0);
+        assert_eq!(r, [10.0, 1.0, 0.5, 0.0, 0.0]);
+        assert_eq!(rates(&b, &a, 1.0), [0.0; 5]);
+        let t = table("rsynproxy", &b, Some(&r));
+        assert!(
+            t.contains("  syn_received                30        10.0/s\n"),
+            "{t}"
+        );
+        assert_eq!(
+            json("rsynproxy", &b, None),
+            "{\"file\":\"rsynproxy\",\"totals\":{\"syn_received\":30,\"cookie_invalid\":2,\
+             \"cookie_valid\":6,\"cookie_retrans\":0,\"conn_reopened\":0}}"
+        );
+        assert!(json("x", &b, Some(&r)).ends_with("\"conn_reopened\":0.000}}"));
+    }
+}
