@@ -63,9 +63,6 @@ proxy_flush() {
 		inns r $ipt -t raw -F
 		inns r $ipt -F
 	done
-	# Forget entries of earlier runs (they would carry the other target's state).
-	inns r sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
-	[ -w /proc/net/nf_conntrack ] || true
 }
 
 # stat_sum NS FILE: the five counters of /proc/net/stat/FILE summed over CPUs (hex in, decimal out).
