@@ -16,20 +16,33 @@ XTLIBDIR := $(B)/xtables
 kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) \
 	CLIPPY_DRIVER=$(CLIPPY_DRIVER) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
-.PHONY: all modules clean deps kernel test-module plugin check demo bench vm-shell
+VERSION := $(strip $(file <$(CURDIR)/VERSION))
+# What the DKMS source (and so the rsynproxy-dkms package) holds.
+DKMS_SRC := Makefile Kbuild VERSION dkms.conf scripts/check-kdir \
+	$(sort $(filter-out rust/sys/bindings_generated.rs, \
+		$(shell find rust -name '*.rs' -o -name '*.c' -o -name '*.h')))
+
+.PHONY: all modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
+	headers install-dkms-src deb
 
 all: modules
 
 modules:
-	@test -f $(KDIR)/Makefile || { echo "KDIR=$(KDIR) is not a kernel build tree (make KDIR=...)" >&2; exit 1; }
-	@grep -q '^CONFIG_RUST=y' $(KDIR)/.config 2>/dev/null || \
-		{ echo "$(KDIR): kernel built without CONFIG_RUST=y; rsynproxy.ko needs a Rust-enabled kernel" >&2; exit 1; }
-	$(kbuild) modules
+	@$(CURDIR)/scripts/check-kdir $(KDIR) $(RUSTC) $(BINDGEN)
+	+$(kbuild) modules
 
-clean:
-	-test -f $(KDIR)/Makefile && $(kbuild) clean
+modules-clean:
+	+-test -f $(KDIR)/Makefile && $(kbuild) clean
 	rm -f rust/sys/bindings_generated.rs rust/sys/.bindings_generated.rs.cmd
+
+clean: modules-clean
 	cd userspace && cargo clean
+
+# The module's source as DKMS wants it: make install-dkms-src DESTDIR=/usr/src/rsynproxy-$(VERSION)
+install-dkms-src:
+	@test -n "$(DESTDIR)" || { echo "install-dkms-src: set DESTDIR" >&2; exit 1; }
+	@for f in $(DKMS_SRC); do install -D -m 0644 $$f $(DESTDIR)/$$f || exit 1; done
+	@chmod 0755 $(DESTDIR)/scripts/check-kdir
 
 # --- the project's own environment -----------------------------------------------------------
 
@@ -38,6 +51,14 @@ deps:
 
 kernel: deps
 	@scripts/build-kernel
+
+# A minimal headers tree of the test kernel, as a distribution would package it.
+headers: kernel
+	@scripts/mkheaders $(TEST_KDIR) $(B)/headers/$$(cat $(TEST_KDIR)/include/config/kernel.release)
+
+# Debian packages in build/deb (Documentation/packaging.md).
+deb: deps
+	@scripts/build-deb
 
 test-module: kernel
 	@$(MAKE) --no-print-directory modules KDIR=$(TEST_KDIR)

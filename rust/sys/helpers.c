@@ -3,7 +3,11 @@
  * C helpers for rsynproxy.ko: only what Rust cannot reach because C defines it as a static
  * inline or a macro. No logic lives here.
  */
+#include <linux/module.h>
 #include "rsynproxy_sys.h"
+
+/* module! has no version field in 6.12; DKMS and modinfo compare this one. */
+MODULE_VERSION(RSYNPROXY_VERSION);
 
 void *rsynproxy_net_generic(const struct net *net, unsigned int id)
 {

@@ -4,11 +4,13 @@
 //!   `--mss/--wscale/--sack-perm/--timestamp` and the complete rule set.
 //! - `rsynproxy stats`: the counters of `/proc/net/stat/rsynproxy` (and of the in-tree
 //!   `synproxy` when present), summed over CPUs, with per-second rates.
+//! - `rsynproxy completions SHELL`: a completion script for bash, zsh or fish.
 
 mod probe;
 mod stats;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -58,6 +60,30 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a completion script for SHELL to standard output
+    Completions {
+        /// The shell the script is for
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `completions` writes scripts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl From<CompletionShell> for clap_complete::Shell {
+    fn from(s: CompletionShell) -> Self {
+        match s {
+            CompletionShell::Bash => clap_complete::Shell::Bash,
+            CompletionShell::Zsh => clap_complete::Shell::Zsh,
+            CompletionShell::Fish => clap_complete::Shell::Fish,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -75,6 +101,9 @@ fn main() -> ExitCode {
             count,
             json,
         } => run_stats(netns.as_deref(), interval, count, json),
+        Cmd::Completions { shell } => std::io::stdout()
+            .write_all(&completions(shell))
+            .map_err(|e| format!("standard output: {e}")),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,6 +112,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The completion script for `shell`, generated from the command-line definition.
+fn completions(shell: CompletionShell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(
+        clap_complete::Shell::from(shell),
+        &mut Cli::command(),
+        "rsynproxy",
+        &mut out,
+    );
+    out
 }
 
 fn resolve(target: &str) -> Result<SocketAddr, String> {
@@ -201,5 +242,50 @@ fn run_stats(
         std::thread::sleep(
             Duration::try_from_secs_f64(iv).map_err(|e| format!("--interval: {e}"))?,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completion_scripts_know_the_subcommands_and_options() {
+        for (shell, marker) in [
+            (CompletionShell::Bash, "complete -F _rsynproxy"),
+            (CompletionShell::Zsh, "#compdef rsynproxy"),
+            (CompletionShell::Fish, "complete -c rsynproxy"),
+        ] {
+            let script = String::from_utf8(completions(shell)).unwrap();
+            assert!(script.contains(marker), "{shell:?}: no {marker:?}");
+            for word in ["probe", "stats", "completions", "interval", "chain"] {
+                assert!(script.contains(word), "{shell:?}: no {word:?}");
+            }
+        }
+        let bash = String::from_utf8(completions(CompletionShell::Bash)).unwrap();
+        // The fixed choices are offered as values.
+        assert!(bash.contains("INPUT FORWARD"), "{bash}");
+        assert!(bash.contains("bash zsh fish"), "{bash}");
+    }
+
+    #[test]
+    fn completions_takes_one_of_three_shells() {
+        let parse = |sh: &str| Cli::try_parse_from(["rsynproxy", "completions", sh]);
+        assert!(matches!(
+            parse("zsh").map(|c| c.cmd),
+            Ok(Cmd::Completions {
+                shell: CompletionShell::Zsh
+            })
+        ));
+        for bad in ["tcsh", "powershell", "Bash"] {
+            let e = parse(bad).err().expect(bad);
+            assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue, "{bad}");
+        }
+        assert!(Cli::try_parse_from(["rsynproxy", "completions"]).is_err());
     }
 }
