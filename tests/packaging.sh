@@ -217,6 +217,15 @@ dkms_skips_no_rust() {
 	return 0
 }
 
+dkms_names_missing_rust_files() {
+	local k=$B/headers/nort out rc
+	out=$(dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER-nort" --kernelsourcedir "$k" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" >&2
+	[ "$rc" != 0 ] || fail "dkms built without the Rust files" || return 1
+	grep -q "lacks the Rust build artefacts: rust/libcore.rmeta" <<<"$out" || fail "dkms output does not name the missing files"
+}
+
 install() {
 	t "versions agree: VERSION, dkms.conf, Cargo workspace, debian/changelog" versions_agree
 	t "headers: scripts/mkheaders makes a tree without objects, vmlinux or kernel sources" headers_tree
@@ -233,6 +242,7 @@ install() {
 	t "deb: the bash completion registers" installed_completion
 	t "dkms: add, build against the minimal headers tree, install (packaged source)" dkms_install
 	t "dkms: a kernel without Rust is skipped before any build (status 77) with the reason" dkms_skips_no_rust
+	t "dkms: headers without the Rust files fail, and dkms's output names them" dkms_names_missing_rust_files
 }
 
 remove() {
