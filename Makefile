@@ -16,19 +16,21 @@ XTLIBDIR := $(B)/xtables
 kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) \
 	CLIPPY_DRIVER=$(CLIPPY_DRIVER) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
 
-VERSION := $(strip $(file <$(CURDIR)/VERSION))
-# What the DKMS source (and so the rsynproxy-dkms package) holds.
-DKMS_SRC := Makefile Kbuild VERSION dkms.conf scripts/check-kdir \
+# What the DKMS source (and so the rsynproxy-dkms package) holds; expanded only when used.
+DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir \
 	$(sort $(filter-out rust/sys/bindings_generated.rs, \
 		$(shell find rust -name '*.rs' -o -name '*.c' -o -name '*.h')))
 
-.PHONY: all modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
+.PHONY: all check-kdir modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
 	headers install-dkms-src deb
 
 all: modules
 
-modules:
+# One clear line instead of compiler errors when KDIR cannot take the module (dkms.conf too).
+check-kdir:
 	@$(CURDIR)/scripts/check-kdir $(KDIR) $(RUSTC) $(BINDGEN)
+
+modules: check-kdir
 	+$(kbuild) modules
 
 modules-clean:
@@ -38,7 +40,7 @@ modules-clean:
 clean: modules-clean
 	cd userspace && cargo clean
 
-# The module's source as DKMS wants it: make install-dkms-src DESTDIR=/usr/src/rsynproxy-$(VERSION)
+# The module's source as DKMS wants it: make install-dkms-src DESTDIR=/usr/src/rsynproxy-VERSION
 install-dkms-src:
 	@test -n "$(DESTDIR)" || { echo "install-dkms-src: set DESTDIR" >&2; exit 1; }
 	@for f in $(DKMS_SRC); do install -D -m 0644 $$f $(DESTDIR)/$$f || exit 1; done

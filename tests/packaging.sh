@@ -76,6 +76,22 @@ variant() {
 	echo "$B/headers/$1"
 }
 
+# The two broken trees, used by the make and the dkms tests alike.
+norust_tree() { # a kernel configured without Rust
+	local k
+	k=$(variant norust)
+	rm "$k/.config"
+	grep -v '^CONFIG_RUST=' "$HDR/.config" >"$k/.config"
+	echo "$k"
+}
+
+nort_tree() { # headers without rust/
+	local k
+	k=$(variant nort)
+	rm -r "$k/rust"
+	echo "$k"
+}
+
 # make_fails KDIR [VAR=VALUE...]: `make modules` must fail at once, with a one-line reason
 # from check-kdir and no compiler run.
 make_fails() {
@@ -89,21 +105,16 @@ make_fails() {
 }
 
 no_rust_kernel() {
-	local k out
-	k=$(variant norust)
-	rm "$k/.config"
-	grep -v '^CONFIG_RUST=' "$HDR/.config" >"$k/.config"
-	out=$(make_fails "$k")
+	local out
+	out=$(make_fails "$(norust_tree)")
 	grep -q "was built without Rust support (CONFIG_RUST=y is not set)" <<<"$out" || fail "unclear: $out" || return 1
 	grep -Eq 'error\[|RUSTC|BINDGEN|CC \[M\]' <<<"$out" && fail "compilers ran: $out"
 	return 0
 }
 
 headers_without_rust() {
-	local k out
-	k=$(variant nort)
-	rm -r "$k/rust"
-	out=$(make_fails "$k")
+	local out
+	out=$(make_fails "$(nort_tree)")
 	grep -q "lacks the Rust build artefacts: rust/libcore.rmeta" <<<"$out" || fail "unclear: $out" || return 1
 	grep -Eq 'error\[|RUSTC|BINDGEN' <<<"$out" && fail "compilers ran: $out"
 	return 0
@@ -206,7 +217,8 @@ dkms_install() {
 }
 
 dkms_skips_no_rust() {
-	local k=$B/headers/norust out rc
+	local k out rc
+	k=$(norust_tree)
 	# A kernel release of its own, so that the build already made for $KVER does not answer.
 	out=$(dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER-norust" --kernelsourcedir "$k" 2>&1)
 	rc=$?
@@ -218,7 +230,8 @@ dkms_skips_no_rust() {
 }
 
 dkms_names_missing_rust_files() {
-	local k=$B/headers/nort out rc
+	local k out rc
+	k=$(nort_tree)
 	out=$(dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER-nort" --kernelsourcedir "$k" 2>&1)
 	rc=$?
 	printf '%s\n' "$out" >&2

@@ -15,22 +15,27 @@ installed() {
 		fail "package $1 is not installed (tests/packaging.sh install runs before the VM)"
 }
 
+# bare NS CMD...: run in a namespace with no XTABLES_LIBDIR, so iptables searches only its
+# built-in directory, where the package installs the plugin.
+bare() {
+	local ns=$1
+	shift
+	env -u XTABLES_LIBDIR ip netns exec "$ns" "$@"
+}
+
 # The installed plugin, found by each iptables flavour through its built-in directory only.
 plugin_without_libdir() {
 	installed rsynproxy || return 1
-	local ipt ns=pkg save restore want
+	local ipt ns=pkg before want="-A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $OPTS"
 	for ipt in iptables-nft iptables-legacy ip6tables-nft ip6tables-legacy; do
 		netns $ns
-		env -u XTABLES_LIBDIR ip netns exec $ns $ipt -A INPUT -p tcp -m state --state INVALID,UNTRACKED \
-			-j RSYNPROXY $OPTS || fail "$ipt refused the rule" || return 1
-		want="-A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $OPTS"
-		expect_eq "$ipt -S" "$(env -u XTABLES_LIBDIR ip netns exec $ns $ipt -S INPUT | tail -n 1)" "$want" || return 1
-		save=$ipt-save
-		restore=$ipt-restore
-		before=$(env -u XTABLES_LIBDIR ip netns exec $ns $save | grep -v '^#')
-		env -u XTABLES_LIBDIR ip netns exec $ns $ipt -F
-		printf '%s\n' "$before" | env -u XTABLES_LIBDIR ip netns exec $ns $restore || fail "$restore failed" || return 1
-		expect_eq "$save after restore" "$(env -u XTABLES_LIBDIR ip netns exec $ns $save | grep -v '^#')" "$before" || return 1
+		bare $ns $ipt -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $OPTS ||
+			fail "$ipt refused the rule" || return 1
+		expect_eq "$ipt -S" "$(bare $ns $ipt -S INPUT | tail -n 1)" "$want" || return 1
+		before=$(bare $ns $ipt-save | grep -v '^#')
+		bare $ns $ipt -F
+		printf '%s\n' "$before" | bare $ns $ipt-restore || fail "$ipt-restore failed" || return 1
+		expect_eq "$ipt-save after restore" "$(bare $ns $ipt-save | grep -v '^#')" "$before" || return 1
 		ip netns del $ns
 	done
 }
@@ -39,7 +44,7 @@ installed_tool() {
 	installed rsynproxy || return 1
 	expect_eq "rsynproxy --version" "$(/usr/sbin/rsynproxy --version)" "rsynproxy $VERSION" || return 1
 	netns pkgt
-	env -u XTABLES_LIBDIR ip netns exec pkgt iptables -A INPUT -p tcp -j RSYNPROXY $OPTS || return 1
+	bare pkgt iptables -A INPUT -p tcp -j RSYNPROXY $OPTS || return 1
 	local out
 	out=$(/usr/sbin/rsynproxy stats --netns pkgt --json) || fail "stats: $out" || return 1
 	grep -q '"syn_received"' <<<"$out" || fail "stats --json: $out"
@@ -60,7 +65,7 @@ dkms_module_loads() {
 	local tree=/tmp/modroot/lib/modules/$KVER
 	rm -f "$tree/extra/rsynproxy.ko"
 	mkdir -p "$tree/updates"
-	cp -r "$(dirname "$(dirname "$DKMS_KO")")/dkms" "$tree/updates/"
+	cp -r "$(dirname "$DKMS_KO")" "$tree/updates/"
 	depmod -b /tmp/modroot "$KVER" || return 1
 	expect_eq "modinfo -n rsynproxy" "$(modinfo -b /tmp/modroot -k "$KVER" -n rsynproxy)" "$tree/updates/dkms/rsynproxy.ko" || return 1
 	# Autoload through the rule, as in use.
