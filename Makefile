@@ -13,8 +13,12 @@ B := $(CURDIR)/build
 TEST_KDIR := $(B)/kernel
 XTLIBDIR := $(B)/xtables
 
+# KUNIT=1 builds the test module: the KUnit suite is compiled in only then (never in `make`,
+# DKMS or the packages), so a user's rule autoload never runs it.
+KUNIT ?=
 kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) \
-	CLIPPY_DRIVER=$(CLIPPY_DRIVER) $(if $(CLIPPY),CLIPPY=$(CLIPPY))
+	CLIPPY_DRIVER=$(CLIPPY_DRIVER) $(if $(CLIPPY),CLIPPY=$(CLIPPY)) \
+	$(if $(filter 1,$(KUNIT)),RSYNPROXY_KUNIT=1)
 
 # What the DKMS source (and so the rsynproxy-dkms package) holds; expanded only when used.
 DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir \
@@ -22,6 +26,7 @@ DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir \
 		$(shell find rust -name '*.rs' -o -name '*.c' -o -name '*.h')))
 
 .PHONY: all check-kdir modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
+	mutants cargo-mutants \
 	headers install-dkms-src deb
 
 all: modules
@@ -63,7 +68,7 @@ deb: deps
 	@scripts/build-deb
 
 test-module: kernel
-	@$(MAKE) --no-print-directory modules KDIR=$(TEST_KDIR)
+	@$(MAKE) --no-print-directory modules KDIR=$(TEST_KDIR) KUNIT=1
 
 plugin: deps
 	@cd userspace && cargo build --release --quiet
@@ -74,6 +79,14 @@ check: test-module plugin
 
 demo: test-module plugin
 	@tests/vm-run -- tests/demo.sh
+
+# Deliberate faults, one at a time: each must make the tests fail (tests/mutants).
+mutants: test-module plugin
+	@tests/mutants
+
+# cargo-mutants over the host build of the protocol logic (userspace/proto).
+cargo-mutants: deps
+	@scripts/cargo-mutants
 
 bench: test-module plugin
 	@tests/vm-run --timeout 3000 -- tests/bench.sh

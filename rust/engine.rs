@@ -5,23 +5,21 @@
 //! here once for both families). Decisions come from [`crate::proto::flow`].
 
 use crate::family::Ip;
-use crate::glue::conntrack::{is_reply, Conn, SynproxyExt};
+use crate::glue::conntrack::{is_reply, Conn, SynproxyExt, TcpConn};
 use crate::glue::net::Net;
-use crate::glue::skb::Skb;
+use crate::glue::skb::{Skb, Verdict};
 use crate::glue::syncookie::Aligned;
-use crate::pernet::{self, NetState};
+use crate::pernet::NetState;
 use crate::proto::flow::{self, Reply, Segment};
 use crate::proto::info::{Info, OPT_TIMESTAMP};
 use crate::proto::stats::Stat;
 use crate::proto::tcp::{self, Dir, Header, Options, ACK, HDR_LEN, MAX_OPT_LEN, RST, SYN};
 use crate::sys;
 
-/// A verdict (`NF_*`, or `XT_CONTINUE` from the target).
-pub(crate) type Verdict = u32;
-
-const DROP: Verdict = sys::NF_DROP;
-const ACCEPT: Verdict = sys::NF_ACCEPT;
-const STOLEN: Verdict = sys::NF_STOLEN;
+const DROP: Verdict = Verdict::Drop;
+const ACCEPT: Verdict = Verdict::Accept;
+/// We answered for the packet: the caller frees it (`skb::handle`).
+const STOLEN: Verdict = Verdict::Consumed;
 
 /// The TCP header of a packet, as read from it.
 pub(crate) struct Tcp {
@@ -66,18 +64,12 @@ fn send(net: &Net, skb: &Skb, ip: &Ip, reverse: bool, r: &Reply, ct: Option<(&Co
     }
 }
 
-/// Frees a packet we answered for and tells netfilter it is gone.
-fn stolen(skb: &Skb) -> Verdict {
-    // SAFETY: the packet is the hook's and nothing uses it after this verdict.
-    unsafe { sys::rsynproxy_consume_skb(skb.as_ptr()) };
-    STOLEN
-}
-
 /// The xtables target: answers a client SYN with a cookie, turns a client ACK with a valid
 /// cookie into a SYN to the backend; anything else goes on to the next rule.
 pub(crate) fn target(
-    skb: &Skb,
+    skb: &mut Skb,
     net: &Net,
+    st: &NetState,
     hook: u32,
     thoff: usize,
     ipv6: bool,
@@ -89,23 +81,29 @@ pub(crate) fn target(
     let (Some(ip), Some(t)) = (Ip::read(skb, ipv6), Tcp::read(skb, thoff)) else {
         return DROP;
     };
-    let st = pernet::state(net);
     match flow::classify(&t.h) {
         Segment::Syn => {
             st.count(Stat::SynReceived);
             let mut r = flow::syn_ack(info, &t.h, t.opts, now_ms());
             r.header.seq = ip.cookie_init(&t.raw, r.options.mss_encode);
-            send(net, skb, &ip, true, &r, None);
-            stolen(skb)
+            // As synproxy_send_client_synack: the SYN-ACK carries the SYN's entry, if it has
+            // one, as ESTABLISHED_REPLY, so conntrack in OUTPUT leaves it alone instead of
+            // allocating an entry for it and freeing it again as invalid. An untracked SYN
+            // (`CT --notrack`) has no entry (skb_nfct() is NULL): the SYN-ACK goes out
+            // without one, in C too.
+            let ct =
+                Conn::of(skb).map(|(ct, _)| (ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY));
+            send(net, skb, &ip, true, &r, ct);
+            STOLEN
         }
         Segment::Ack => {
             if client_ack(st, net, skb, &ip, &t, false) {
-                stolen(skb)
+                STOLEN
             } else {
                 DROP
             }
         }
-        Segment::Other => sys::RSYNPROXY_XT_CONTINUE,
+        Segment::Other => Verdict::Continue,
     }
 }
 
@@ -144,11 +142,15 @@ pub(crate) fn check_cookie(ip: &Ip, t: &Tcp, keepalive: bool) -> u16 {
 /// The hook at LOCAL_IN and POST_ROUTING, just before conntrack confirms: follows entries
 /// made from our template through the backend handshake, then keeps their timestamps
 /// translated.
-pub(crate) fn hook(skb: &Skb, net: &Net, ipv6: bool) -> Verdict {
+pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdict {
     let Some((ct, ctinfo)) = Conn::of(skb) else {
         return ACCEPT;
     };
     let Some(sp) = ct.synproxy() else {
+        return ACCEPT;
+    };
+    let Some(tcp_ct) = ct.tcp() else {
+        // An extension on a non-TCP entry (ctnetlink can add one to any entry).
         return ACCEPT;
     };
     if skb.is_loopback() {
@@ -167,10 +169,9 @@ pub(crate) fn hook(skb: &Skb, net: &Net, ipv6: bool) -> Verdict {
     let Some(t) = Tcp::read(skb, thoff) else {
         return DROP;
     };
-    let st = pernet::state(net);
     let reply = is_reply(ctinfo);
 
-    let mut state = ct.tcp_state();
+    let mut state = tcp_ct.state();
     if state == sys::tcp_conntrack_TCP_CONNTRACK_CLOSE {
         if t.h.flags & RST != 0 && reply {
             // The backend refused our SYN: the client must see the RST at our ISN + 1. An
@@ -194,7 +195,7 @@ pub(crate) fn hook(skb: &Skb, net: &Net, ipv6: bool) -> Verdict {
                 // A client keep-alive while our SYN is in flight: send the SYN again.
                 return if client_ack(st, net, skb, &ip, &t, true) {
                     st.count(Stat::CookieRetrans);
-                    stolen(skb)
+                    STOLEN
                 } else {
                     DROP
                 };
@@ -206,11 +207,12 @@ pub(crate) fn hook(skb: &Skb, net: &Net, ipv6: bool) -> Verdict {
             ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
         }
         sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV if t.h.has(SYN | ACK, 0) => {
-            return backend_synack(net, skb, &ip, &t, ct, ctinfo, sp);
+            return backend_synack(net, skb, &ip, &t, tcp_ct, ctinfo, sp);
         }
         _ => {}
     }
-    adjust_timestamps(skb, thoff, &t, sp.tsoff(), reply)
+    let tsoff = sp.tsoff();
+    adjust_timestamps(skb, thoff, &t, tsoff, reply)
 }
 
 /// The backend's SYN-ACK: ACK it, start translating, and tell the client the window.
@@ -219,11 +221,12 @@ fn backend_synack(
     skb: &Skb,
     ip: &Ip,
     t: &Tcp,
-    ct: &Conn,
+    tcp_ct: &TcpConn,
     ctinfo: u32,
     sp: &SynproxyExt,
 ) -> Verdict {
-    let max_win = ct.client_max_window() as u16;
+    let ct = tcp_ct.conn();
+    let max_win = tcp_ct.client_max_window() as u16;
     let e = flow::established(&t.h, t.opts, sp.its(), max_win);
     // The ACK's TSecr is the backend's own TSval: send it before the offset exists, or the
     // POST_ROUTING hook would shift it a second time (C sets tsoff first).
@@ -243,12 +246,12 @@ fn backend_synack(
         &e.client_ack,
         Some((ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY)),
     );
-    stolen(skb)
+    STOLEN
 }
 
 /// Shifts the timestamps of an established connection between the backend's clock and ours.
 pub(crate) fn adjust_timestamps(
-    skb: &Skb,
+    skb: &mut Skb,
     thoff: usize,
     t: &Tcp,
     tsoff: u32,
@@ -261,22 +264,24 @@ pub(crate) fn adjust_timestamps(
         return ACCEPT;
     }
     let dir = if reply { Dir::Reply } else { Dir::Original };
-    let mut changes = [(0u32, 0u32); 4];
-    let mut n = 0;
     let end = thoff + HDR_LEN + optlen;
-    let ok = skb.with_writable(end, |data| {
-        tcp::adjust_timestamps(&mut data[thoff + HDR_LEN..end], dir, tsoff, |old, new| {
+    let ok = skb.with_writable(end, |w| {
+        let mut changes = [(0u32, 0u32); 4];
+        let mut n = 0;
+        let opts = w.bytes().get_mut(thoff + HDR_LEN..end)?;
+        tcp::adjust_timestamps(opts, dir, tsoff, |old, new| {
             if let Some(c) = changes.get_mut(n) {
                 *c = (old, new);
                 n += 1;
             }
-        })
+        });
+        changes[..n]
+            .iter()
+            .all(|&(old, new)| w.csum_replace4(thoff + 16, old, new))
+            .then_some(())
     });
-    if ok.is_none() {
-        return DROP;
+    match ok {
+        Some(Some(())) => ACCEPT,
+        _ => DROP,
     }
-    for &(old, new) in &changes[..n] {
-        skb.csum_replace4(thoff + 16, old, new);
-    }
-    ACCEPT
 }

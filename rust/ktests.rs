@@ -2,8 +2,18 @@
 
 //! KUnit suite `rsynproxy`, run when the module loads (6.12 has no `#[kunit_tests]`: the
 //! suite is placed in `.kunit_test_suites` by hand). Results: debugfs `kunit/rsynproxy/results`.
+//!
+//! Compiled only into test builds (`make KUNIT=1`, cfg `rsynproxy_kunit`). The cases leave no
+//! trace in the running kernel: the counters case uses counters of its own; the checkentry
+//! cases run the real checkentry and destroy in init_net, which take and give back conntrack's
+//! and our hook references (checked: init_net's references are the same afterwards), and
+//! log nothing (they call `target::checkentry`, not the logging wrapper, so the message
+//! budget is untouched); packets are built and freed locally; the template of the seqadj case
+//! is its own.
 
 use crate::glue::net::Net;
+use crate::glue::percpu::PerCpuStats;
+use crate::glue::xt;
 use crate::proto::info::{OPT_ECN, OPT_KNOWN, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE};
 use crate::proto::stats::Stat;
 use crate::{pernet, sys, target};
@@ -43,7 +53,8 @@ const fn rule(options: u8, wscale: u8, mss: u16) -> Rule {
     }
 }
 
-/// Runs the real checkentry (and destroy, on success) in init_net; returns its result.
+/// Runs the real checkentry (and destroy, on success) in init_net; returns its result as
+/// checkentry's errno.
 fn run_check(family: u8, r: &Rule) -> i32 {
     // SAFETY: all-zero entries are valid "match anything" entries.
     let mut e4: sys::ipt_entry = unsafe { core::mem::zeroed() };
@@ -79,7 +90,12 @@ fn run_check(family: u8, r: &Rule) -> i32 {
     par.hook_mask = 1 << sys::nf_inet_hooks_NF_INET_LOCAL_IN;
     par.family = family;
     // SAFETY: `par` is a complete checkentry parameter for our target, live for the call.
-    let ret = unsafe { target::tg_check(&par) };
+    let cp = unsafe { xt::CheckParam::from_raw(&par) };
+    let ret = match target::checkentry(&cp) {
+        Ok(()) => 0,
+        Err(target::Refusal::Rule(_)) => EINVAL,
+        Err(target::Refusal::Error(e)) => e.to_errno(),
+    };
     if ret == 0 {
         // SAFETY: as above; destroy releases what the successful checkentry took.
         let mut d: sys::xt_tgdtor_param = unsafe { core::mem::zeroed() };
@@ -121,6 +137,7 @@ fn checkentry_cases(family: u8) {
             EINVAL,
         ),
     ];
+    let refs_before = pernet::hook_refs(Net::init());
     for (name, r, want) in &cases {
         let got = run_check(family, r);
         check(
@@ -147,10 +164,11 @@ fn checkentry_cases(family: u8) {
         got == EINVAL,
         format_args!("family {family} ! -p tcp: got {got}"),
     );
-    // The refusals above logged through the message budget; a user's first ones must not be
-    // silenced by a test run at load.
-    // SAFETY: no preconditions.
-    unsafe { sys::rsynproxy_ratelimit_reset() };
+    let refs_after = pernet::hook_refs(Net::init());
+    check(
+        refs_before == refs_after,
+        format_args!("init_net hook references {refs_before:?} before, {refs_after:?} after"),
+    );
 }
 
 extern "C" fn checkentry_ipv4(_t: *mut kunit) {
@@ -172,16 +190,19 @@ extern "C" fn checkentry_ipv6(_t: *mut kunit) {
 }
 
 extern "C" fn counters_per_cpu(_t: *mut kunit) {
-    let st = pernet::state(Net::init());
-    let before = st.totals();
-    st.count(Stat::SynReceived);
-    st.count(Stat::ConnReopened);
-    st.count(Stat::ConnReopened);
-    let after = st.totals();
+    // Counters of the case's own, not init_net's: a test leaves a user's counters alone.
+    let Ok(st) = PerCpuStats::new() else {
+        return check(false, format_args!("no per-CPU counters"));
+    };
+    let before = st.sum();
+    st.inc(Stat::SynReceived);
+    st.inc(Stat::ConnReopened);
+    st.inc(Stat::ConnReopened);
+    let after = st.sum();
     let delta: [u32; 5] = core::array::from_fn(|i| after[i].wrapping_sub(before[i]));
     check(
-        delta == [1, 0, 0, 0, 2],
-        format_args!("counter deltas {delta:?}"),
+        before == [0; 5] && delta == [1, 0, 0, 0, 2],
+        format_args!("counters {before:?}, deltas {delta:?}"),
     );
 }
 
@@ -365,7 +386,7 @@ mod glue_cases {
     use crate::family::Ip;
     use crate::glue::conntrack::Template;
     use crate::glue::net::Net;
-    use crate::glue::skb::NewSkb;
+    use crate::glue::skb::{NewSkb, Verdict};
     use crate::glue::syncookie::Aligned;
     use crate::proto::flow;
     use crate::proto::info::{Info, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE};
@@ -407,7 +428,7 @@ mod glue_cases {
         client_ip(v6).packet(Net::init(), false, seg)
     }
 
-    fn csum_ok(skb: &NewSkb) -> bool {
+    fn csum_ok(skb: &mut NewSkb) -> bool {
         // SAFETY: a complete packet with its headers set.
         unsafe { sys::rsynproxy_test_tcp_csum_ok(skb.as_skb().as_ptr()) }
     }
@@ -439,11 +460,11 @@ mod glue_cases {
             r.header.seq = ip.cookie_init(&raw(&syn), r.options.mss_encode);
             let mut seg = [0u8; tcp::MAX_BUILT_LEN];
             let n = tcp::build(&r.header, &r.options, &mut seg);
-            let Some(skb) = ip.packet(Net::init(), true, &mut seg[..n]) else {
+            let Some(mut skb) = ip.packet(Net::init(), true, &mut seg[..n]) else {
                 return check(false, format_args!("v6={v6}: no skb"));
             };
             check(
-                csum_ok(&skb),
+                csum_ok(&mut skb),
                 format_args!("v6={v6}: SYN-ACK checksum does not verify"),
             );
             let Some(t) = Tcp::read(skb.as_skb(), ip_len(v6)) else {
@@ -556,7 +577,7 @@ mod glue_cases {
                 (true, (100u32.wrapping_sub(7777), 200)),
                 (false, (100, 200 + 7777)),
             ] {
-                let Some(skb) = ts_packet(v6, 100, 200) else {
+                let Some(mut skb) = ts_packet(v6, 100, 200) else {
                     return check(false, format_args!("no skb"));
                 };
                 let thoff = ip_len(v6);
@@ -564,7 +585,7 @@ mod glue_cases {
                     return check(false, format_args!("read"));
                 };
                 let v = engine::adjust_timestamps(skb.as_skb(), thoff, &t, 7777, reply);
-                check(v == sys::NF_ACCEPT, format_args!("verdict {v}"));
+                check(v == Verdict::Accept, format_args!("verdict {v:?}"));
                 let t = Tcp::read(skb.as_skb(), thoff);
                 let got = t.map(|t| (t.opts.tsval, t.opts.tsecr));
                 check(
@@ -572,7 +593,7 @@ mod glue_cases {
                     format_args!("v6={v6} reply={reply}: {got:?}, want {want:?}"),
                 );
                 check(
-                    csum_ok(&skb),
+                    csum_ok(&mut skb),
                     format_args!("v6={v6} reply={reply}: checksum broken"),
                 );
             }
@@ -606,7 +627,7 @@ mod glue_cases {
                 seg[12] = doff << 4;
                 seg[HDR_LEN..HDR_LEN + opts.len()].copy_from_slice(opts);
                 let len = HDR_LEN + opts.len();
-                let Some(skb) = packet(v6, &mut seg[..len]) else {
+                let Some(mut skb) = packet(v6, &mut seg[..len]) else {
                     return check(false, format_args!("skb"));
                 };
                 let thoff = ip_len(v6);
@@ -619,8 +640,8 @@ mod glue_cases {
                 if let Some(t) = t {
                     let v = engine::adjust_timestamps(skb.as_skb(), thoff, &t, 1, true);
                     check(
-                        v == sys::NF_ACCEPT,
-                        format_args!("v6={v6} {name}: verdict {v}"),
+                        v == Verdict::Accept,
+                        format_args!("v6={v6} {name}: verdict {v:?}"),
                     );
                 }
             }
@@ -632,6 +653,8 @@ mod glue_cases {
             return check(false, format_args!("template"));
         };
         let ct = tmpl.conn();
+        // SAFETY: the template is ours alone (nothing else has seen it) and its lock unused.
+        unsafe { sys::rsynproxy_test_ct_lock_init(ct.as_ptr()) };
         let reply = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
         ct.seqadj_init(reply, 1000);
         check(

@@ -10,18 +10,18 @@ use crate::glue::hooks::{self, HooksLock};
 use crate::glue::{net::Net, percpu::PerCpuStats, pernet, proc, CShared};
 use crate::proto::stats::{self, Stat};
 use crate::sys;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::c_str;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
-/// What each namespace holds, in the block pernet allocates for us.
+/// What each namespace holds while it lives or a rule holds it: the counters and the
+/// template.
 pub(crate) struct NetState {
     stats: PerCpuStats,
     tmpl: Template,
-    /// Rules using the target, per family (IPv4, IPv6): the hooks are registered while > 0.
-    /// Changed only under [`HooksLock`].
-    hook_refs: [AtomicU32; 2],
 }
 
 impl NetState {
@@ -34,10 +34,58 @@ impl NetState {
     pub(crate) fn count(&self, stat: Stat) {
         self.stats.inc(stat);
     }
+}
 
-    /// The counters summed over all CPUs.
-    pub(crate) fn totals(&self) -> [u32; stats::NSTATS] {
-        self.stats.sum()
+/// The block pernet allocates for us in each namespace (`net_generic`).
+///
+/// # Lifetime
+///
+/// The block's memory lives from before `net_init` until `ops_free_list`, which runs after
+/// every pernet exit of a dying namespace (net/core/net_namespace.c, `ops_undo_list`), or
+/// after our own exit when the module unloads (`unregister_pernet_subsys`). `refs` and
+/// `gone` are plain words valid all that time. `state` is written by `net_init` and dropped
+/// once, by whichever comes last of `net_exit` and the last [`hooks_put`] after it: see
+/// [`NetBlock::release_if_unused`].
+///
+/// # Why the state can outlive `net_exit`
+///
+/// `cleanup_net` runs, for all pernet operations: every `pre_exit`, `synchronize_rcu`,
+/// every `exit` in reverse registration order, then every free. The iptables tables and
+/// nf_tables register their pernet operations at boot, before this module, so their exits
+/// run after ours, and that is where they destroy the rules they still hold — our
+/// `tg_destroy` → [`hooks_put`] runs after our `net_exit`. The state must stay until then.
+struct NetBlock {
+    /// Rules using the target in this namespace, per family (IPv4, IPv6); the family's hooks
+    /// are registered while its count is above 0. Changed only under [`HooksLock`].
+    refs: [AtomicU32; 2],
+    /// Set (under [`HooksLock`]) by `net_exit`: the namespace is being dismantled and takes
+    /// no new rule.
+    gone: AtomicBool,
+    /// Initialised by `net_init`; see the lifetime above.
+    state: UnsafeCell<MaybeUninit<NetState>>,
+}
+
+impl NetBlock {
+    /// Drops the state if the namespace is gone and no rule holds it any more. Called under
+    /// [`HooksLock`] by `net_exit` and by the last [`hooks_put`] of a family.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds [`HooksLock`] (passed as proof) and the state was not dropped yet: the
+    /// state is dropped only here, only once `gone` is set, and `gone` is set once, so of
+    /// `net_exit` and the `hooks_put` calls after it, exactly one finds the block gone and
+    /// unused — the last one.
+    unsafe fn release_if_unused(&self, _lock: &HooksLock) {
+        let unused = self.refs.iter().all(|r| r.load(Ordering::Relaxed) == 0);
+        if self.gone.load(Ordering::Relaxed) && unused {
+            // SAFETY: initialised by net_init and not dropped yet (caller). Nothing can reach
+            // it any more: the proc file is gone (net_exit removed it before setting `gone`,
+            // and remove_proc_entry waits for running reads); no rule holds it (every count is
+            // 0, and a gone namespace takes no new rule), so no target can run with it; the
+            // hooks are unregistered (the last hooks_put of each family unregistered them,
+            // and nf_unregister_net_hooks waits for running hooks).
+            unsafe { (*self.state.get()).assume_init_drop() };
+        }
     }
 }
 
@@ -69,26 +117,62 @@ fn family_index(family: u8) -> usize {
     usize::from(u32::from(family) == sys::NFPROTO_IPV6)
 }
 
+/// The block of `net`.
+fn block(net: &Net) -> &NetBlock {
+    // SAFETY: our subsystem is registered whenever this module's code runs for `net` (init
+    // order in rsynproxy_main.rs), and net_init wrote the block before the namespace could
+    // reach this module. Its memory lives until ops_free_list, after every exit that can
+    // still call us (NetBlock). The fields shared between CPUs are atomics or in an
+    // UnsafeCell, so a shared reference is sound.
+    unsafe { &*pernet::generic::<NetBlock>(net, &NET_ID) }
+}
+
 /// A rule of `family` now uses the target in `net`: register the hooks with the first.
 pub(crate) fn hooks_get(net: &Net, family: u8) -> Result {
     let f = family_index(family);
-    let refs = &state(net).hook_refs[f];
+    let b = block(net);
     let _lock = HooksLock::lock();
-    if refs.load(Ordering::Relaxed) == 0 {
+    if b.gone.load(Ordering::Relaxed) {
+        // A namespace in cleanup_net has no user that could add a rule; refuse anyway, since
+        // the state may already be gone.
+        return Err(ENODEV);
+    }
+    let refs = &b.refs[f];
+    let n = refs.load(Ordering::Relaxed);
+    if n == 0 {
         hooks::register(net, &HOOKS[f])?;
     }
-    refs.fetch_add(1, Ordering::Relaxed);
+    refs.store(n.checked_add(1).ok_or(ERANGE)?, Ordering::Relaxed);
     Ok(())
 }
 
-/// The reverse of [`hooks_get`]: unregister with the last rule.
+/// The reverse of [`hooks_get`]: unregister with the last rule of the family, and drop the
+/// state with the last rule of a namespace whose exit already ran.
 pub(crate) fn hooks_put(net: &Net, family: u8) {
     let f = family_index(family);
-    let refs = &state(net).hook_refs[f];
-    let _lock = HooksLock::lock();
-    if refs.fetch_sub(1, Ordering::Relaxed) == 1 {
+    let b = block(net);
+    let lock = HooksLock::lock();
+    let refs = &b.refs[f];
+    let Some(n) = refs.load(Ordering::Relaxed).checked_sub(1) else {
+        pr_err!("hooks_put without a reference (family {})\n", family);
+        return;
+    };
+    refs.store(n, Ordering::Relaxed);
+    if n == 0 {
+        // Waits for hooks running on other CPUs.
         hooks::unregister(net, &HOOKS[f]);
+        // SAFETY: we hold the lock; the state is still there: it is dropped only once the
+        // namespace is gone and unused, and it was not unused before this put (count n + 1).
+        unsafe { b.release_if_unused(&lock) };
     }
+}
+
+/// The rule references of `net` per family (tests).
+#[cfg(rsynproxy_kunit)]
+pub(crate) fn hook_refs(net: &Net) -> [u32; 2] {
+    let b = block(net);
+    let _lock = HooksLock::lock();
+    [0, 1].map(|f| b.refs[f].load(Ordering::Relaxed))
 }
 
 const PROC_NAME: &CStr = c_str!("rsynproxy");
@@ -101,7 +185,7 @@ static OPS: CShared<sys::pernet_operations> = CShared::new({
     ops.init = Some(net_init);
     ops.exit = Some(net_exit);
     ops.id = NET_ID.as_ptr();
-    ops.size = core::mem::size_of::<NetState>();
+    ops.size = core::mem::size_of::<NetBlock>();
     ops
 });
 
@@ -111,10 +195,16 @@ pub(crate) fn register() -> Result<pernet::Registration> {
 }
 
 /// The state of `net`.
-pub(crate) fn state(net: &Net) -> &NetState {
-    // SAFETY: net_init wrote a NetState into this block before the namespace (or, for
-    // existing ones, this module) could reach it, and net_exit drops it only when nothing can.
-    unsafe { &*pernet::generic::<NetState>(net, &NET_ID) }
+///
+/// # Safety
+///
+/// The state is alive for the returned borrow: the caller runs in a rule of this target in
+/// `net` (each rule holds a reference, see [`hooks_get`]), in one of our hooks (registered
+/// only while a rule holds a reference), or in a read of the proc file (which exists from
+/// `net_init` until `net_exit` removes it, before the state can be dropped).
+pub(crate) unsafe fn state(net: &Net) -> &NetState {
+    // SAFETY: initialised by net_init and alive for the borrow (caller's guarantee).
+    unsafe { (*block(net).state.get()).assume_init_ref() }
 }
 
 /// # Safety
@@ -124,19 +214,23 @@ unsafe extern "C" fn net_init(net: *mut sys::net) -> c_int {
     // SAFETY: pernet init gets a live namespace.
     let net = unsafe { Net::from_raw(net) };
     let state = match (PerCpuStats::new(), Template::new(net)) {
-        (Ok(stats), Ok(tmpl)) => NetState {
-            stats,
-            tmpl,
-            hook_refs: [AtomicU32::new(0), AtomicU32::new(0)],
-        },
+        (Ok(stats), Ok(tmpl)) => NetState { stats, tmpl },
         (Err(e), _) | (_, Err(e)) => return e.to_errno(),
     };
-    let slot = pernet::generic::<NetState>(net, &NET_ID);
-    // SAFETY: the block is ours, sized and aligned for NetState, and holds no value yet.
-    unsafe { slot.write(state) };
+    let slot = pernet::generic::<NetBlock>(net, &NET_ID);
+    let blk = NetBlock {
+        refs: [AtomicU32::new(0), AtomicU32::new(0)],
+        gone: AtomicBool::new(false),
+        state: UnsafeCell::new(MaybeUninit::new(state)),
+    };
+    // SAFETY: the block is ours, sized and aligned for NetBlock (ops.size), and holds no
+    // value yet; nothing reads it before this init returns.
+    unsafe { slot.write(blk) };
     if let Err(e) = proc::create_stat(net, PROC_NAME, &SEQ_OPS) {
-        // SAFETY: written just above; nothing else can have seen it (no proc file).
-        unsafe { slot.drop_in_place() };
+        // SAFETY: written just above; nothing else can have seen it (no proc file, no rule:
+        // the namespace is not live yet, or the targets are not registered yet). The
+        // pernet core frees the block and calls no exit for this namespace.
+        unsafe { (*(*slot).state.get()).assume_init_drop() };
         return e.to_errno();
     }
     0
@@ -144,14 +238,23 @@ unsafe extern "C" fn net_init(net: *mut sys::net) -> c_int {
 
 /// # Safety
 ///
-/// Called by the pernet core with a live namespace whose init succeeded.
+/// Called by the pernet core with a namespace whose init succeeded, in `cleanup_net` or in
+/// `unregister_pernet_subsys` (module unload).
 unsafe extern "C" fn net_exit(net: *mut sys::net) {
-    // SAFETY: pernet exit gets a live namespace.
+    // SAFETY: pernet exit gets a namespace that lives until after every exit.
     let net = unsafe { Net::from_raw(net) };
+    // Waits for running reads: nothing reads the state through the file after this.
     proc::remove_stat(net, PROC_NAME);
-    // SAFETY: net_init succeeded for this namespace (exit runs only then) and the proc file,
-    // the last reader, is gone; no rule can exist in a dying namespace.
-    unsafe { pernet::generic::<NetState>(net, &NET_ID).drop_in_place() };
+    let b = block(net);
+    let lock = HooksLock::lock();
+    b.gone.store(true, Ordering::Relaxed);
+    // Module unload: every rule holds a module reference, so none is left and the state goes
+    // now; pernet_ops_rwsem (held for writing by unregister_pernet_subsys, for reading by
+    // cleanup_net) keeps this from overlapping a namespace's cleanup. cleanup_net: rules of
+    // the iptables tables and nf_tables may remain, destroyed by their exits after this one;
+    // then the last hooks_put drops the state.
+    // SAFETY: we hold the lock; the state was not dropped: `gone` was not set before.
+    unsafe { b.release_if_unused(&lock) };
 }
 
 // The proc file walks the possible CPUs: position 0 is the header, position n is CPU n-1.
@@ -222,7 +325,8 @@ unsafe extern "C" fn seq_show(seq: *mut sys::seq_file, v: *mut c_void) -> c_int 
         seq.write(stats::HEADER);
     } else {
         let cpu = (v as usize - 2) as u32;
-        let counts = state(seq.net()).stats.read_cpu(cpu);
+        // SAFETY: a read of the proc file, which exists only while the state does.
+        let counts = unsafe { state(seq.net()) }.stats.read_cpu(cpu);
         seq.write(&stats::format_line(&counts));
     }
     0

@@ -38,7 +38,8 @@ mod proto;
 mod sys;
 mod target;
 
-#[cfg(CONFIG_KUNIT)]
+// The KUnit suite: test builds only (`make KUNIT=1`, see Kbuild).
+#[cfg(rsynproxy_kunit)]
 mod ktests;
 
 struct RSynProxy {

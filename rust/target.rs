@@ -3,9 +3,8 @@
 //! The xtables target `RSYNPROXY` for IPv4 and IPv6 (`ipt_SYNPROXY.c`, `ip6t_SYNPROXY.c`).
 
 use crate::glue::net::Net;
-use crate::glue::skb::Skb;
-use crate::glue::{conntrack, xt, CShared};
-use crate::proto::info::check_rule;
+use crate::glue::{conntrack, skb, xt, CShared};
+use crate::proto::info::{check_rule, RuleError};
 use crate::sys;
 use crate::{engine, pernet};
 use kernel::ffi::{c_int, c_uint};
@@ -47,10 +46,21 @@ pub(crate) fn register() -> Result<xt::Registration<2>> {
 ///
 /// Called by xtables with a live skb and the parameter of a rule of this target.
 unsafe extern "C" fn tg_target(skb: *mut sys::sk_buff, par: *const sys::xt_action_param) -> c_uint {
-    // SAFETY: xtables' call contract; the packet is ours until we return.
-    let (skb, par) = unsafe { (Skb::from_raw(skb), xt::ActionParam::from_raw(par)) };
+    // SAFETY: xtables' call contract: the parameter, its hook state and namespace are live for
+    // the call.
+    let par = unsafe { xt::ActionParam::from_raw(par) };
+    let net = par.net();
+    // SAFETY: a rule of this target is running in `net`, and every rule holds a reference on
+    // the namespace's state from its checkentry (hooks_get) until its destroy, which xtables
+    // calls only once the rule can no longer run.
+    let st = unsafe { pernet::state(net) };
     let ipv6 = u32::from(par.family()) == sys::NFPROTO_IPV6;
-    engine::target(skb, par.net(), par.hook(), par.thoff(), ipv6, &par.info())
+    // SAFETY: xtables hands us the packet until we return a verdict.
+    unsafe {
+        skb::handle(skb, |skb| {
+            engine::target(skb, net, st, par.hook(), par.thoff(), ipv6, &par.info())
+        })
+    }
 }
 
 /// The netfilter hook.
@@ -64,14 +74,37 @@ pub(crate) unsafe extern "C" fn nf_hook(
     state: *const sys::nf_hook_state,
 ) -> c_uint {
     // SAFETY: netfilter's call contract: the state and its namespace outlive the call.
-    let (skb, state) = unsafe { (Skb::from_raw(skb), &*state) };
+    let state = unsafe { &*state };
     // SAFETY: as above.
     let net = unsafe { Net::from_raw(state.net) };
-    engine::hook(skb, net, u32::from(state.pf) == sys::NFPROTO_IPV6)
+    // SAFETY: our hooks are registered in `net` only while a rule holds the namespace's state
+    // (hooks_get registers with the first reference of a family, hooks_put unregisters with
+    // the last, waiting for running hooks, before the state can be dropped).
+    let st = unsafe { pernet::state(net) };
+    let ipv6 = u32::from(state.pf) == sys::NFPROTO_IPV6;
+    // SAFETY: netfilter hands us the packet until we return a verdict.
+    unsafe { skb::handle(skb, |skb| engine::hook(skb, net, st, ipv6)) }
 }
 
-/// checkentry: refuses what the data path could not honour, then holds conntrack for the
-/// rule's life.
+/// Why checkentry refused a rule.
+pub(crate) enum Refusal {
+    /// The rule asks for something the data path cannot honour (logged, EINVAL).
+    Rule(RuleError),
+    /// A resource could not be had.
+    Error(Error),
+}
+
+/// checkentry's work, without the log line: refuses what the data path could not honour,
+/// then holds conntrack and the hooks for the rule's life (released by [`tg_destroy`]).
+pub(crate) fn checkentry(par: &xt::CheckParam<'_>) -> core::result::Result<(), Refusal> {
+    check_rule(par.proto_match(), &par.info()).map_err(Refusal::Rule)?;
+    let ct = conntrack::NetnsRef::get(par.net(), par.family()).map_err(Refusal::Error)?;
+    pernet::hooks_get(par.net(), par.family()).map_err(Refusal::Error)?;
+    ct.keep();
+    Ok(())
+}
+
+/// checkentry.
 ///
 /// # Safety
 ///
@@ -79,22 +112,17 @@ pub(crate) unsafe extern "C" fn nf_hook(
 pub(crate) unsafe extern "C" fn tg_check(par: *const sys::xt_tgchk_param) -> c_int {
     // SAFETY: xtables calls checkentry with a valid parameter for our target.
     let par = unsafe { xt::CheckParam::from_raw(par) };
-    if let Err(why) = check_rule(par.proto_match(), &par.info()) {
-        // SAFETY: no preconditions.
-        if unsafe { sys::rsynproxy_ratelimit() } {
-            pr_info!("RSYNPROXY rule refused: {}\n", why);
+    match checkentry(&par) {
+        Ok(()) => 0,
+        Err(Refusal::Rule(why)) => {
+            // SAFETY: no preconditions.
+            if unsafe { sys::rsynproxy_ratelimit() } {
+                pr_info!("RSYNPROXY rule refused: {}\n", why);
+            }
+            EINVAL.to_errno()
         }
-        return EINVAL.to_errno();
+        Err(Refusal::Error(e)) => e.to_errno(),
     }
-    let ct = match conntrack::NetnsRef::get(par.net(), par.family()) {
-        Ok(r) => r,
-        Err(e) => return e.to_errno(),
-    };
-    if let Err(e) = pernet::hooks_get(par.net(), par.family()) {
-        return e.to_errno();
-    }
-    ct.keep();
-    0
 }
 
 /// destroy: releases what checkentry took.

@@ -7,7 +7,8 @@
 #
 # The VM half is tests/guest/50-packages.sh: the installed plugin without XTABLES_LIBDIR,
 # the installed tool, and the DKMS-built module loading and proxying.
-# Prints TAP lines like the guest tests.
+# Prints TAP lines like the guest tests, through the same `t` (tests/guest/lib.sh): each test
+# runs in a subshell with errexit, so every check is a bare command or `cond || fail`.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -42,7 +43,8 @@ versions_agree() {
 
 # --- the minimal headers tree ----------------------------------------------------------------
 headers_tree() {
-	scripts/mkheaders "$B/kernel" "$HDR" >&2 || return 1
+	scripts/mkheaders "$B/kernel" "$HDR" >&2
+	[ -f "$HDR/.config" ] && [ -f "$HDR/Makefile" ] || fail "no headers tree at $HDR"
 	local junk
 	# scripts/ keeps the host tools' C sources, as every headers package does.
 	junk=$(find "$HDR" \( -name vmlinux -o -name '*.o' -o -name '*.ko' -o -name '*.a' \) -print -o \
@@ -55,14 +57,21 @@ headers_tree() {
 rust_files_needed() {
 	local src=/tmp/rsp-needed f bad=
 	rm -rf $src
-	make -s install-dkms-src DESTDIR=$src || return 1
-	kbuild_in $src "$HDR" || { tail -n 20 $src/build.log >&2; fail "module does not build against the full headers tree"; return 1; }
-	for f in $(cd "$HDR" && ls rust/*) scripts/target.json include/generated/rustc_cfg \
+	make -s install-dkms-src DESTDIR=$src
+	if ! kbuild_in $src "$HDR"; then
+		tail -n 20 $src/build.log >&2
+		fail "module does not build against the full headers tree"
+	fi
+	[ -f $src/rsynproxy.ko ] || fail "the full headers tree built no rsynproxy.ko"
+	local rustfiles
+	rustfiles=$(cd "$HDR" && ls rust/*)
+	[ -n "$rustfiles" ] || fail "no rust/ files in $HDR"
+	for f in $rustfiles scripts/target.json include/generated/rustc_cfg \
 		scripts/rust_is_available_bindgen_libclang.h; do
 		mv "$HDR/$f" "$HDR/$f.away"
 		if kbuild_in $src "$HDR" && [ -f $src/rsynproxy.ko ]; then bad="$bad $f"; fi
 		mv "$HDR/$f.away" "$HDR/$f"
-		echo "without $f: $(grep -m1 -E 'error|Error' $src/build.log | cut -c1-100)" >&2
+		echo "without $f: $(grep -m1 -E 'error|Error' $src/build.log | cut -c1-100 || true)" >&2
 	done
 	rm -rf $src
 	[ -z "$bad" ] || fail "the module still builds without:$bad (drop them from scripts/mkheaders)"
@@ -93,13 +102,22 @@ nort_tree() { # headers without rust/
 }
 
 # make_fails KDIR [VAR=VALUE...]: `make modules` must fail at once, with a one-line reason
-# from check-kdir and no compiler run.
+# from check-kdir and no compiler run: make's output (not silenced) names no compiler step,
+# and the source copy holds no build product afterwards.
 make_fails() {
-	local kdir=$1 src=/tmp/rsp-fail out
+	local kdir=$1 src=/tmp/rsp-fail out built
 	shift
 	rm -rf $src
-	make -s install-dkms-src DESTDIR=$src || return 1
-	out=$(make -s -C $src KDIR="$kdir" RUSTC=$RUSTC "$@" modules 2>&1) && fail "make succeeded against $kdir"
+	make -s install-dkms-src DESTDIR=$src
+	if out=$(make -C $src KDIR="$kdir" RUSTC=$RUSTC "$@" modules 2>&1); then
+		fail "make succeeded against $kdir: $out"
+	fi
+	if grep -Eq '^ +(RUSTC \[M\]|BINDGEN |CC \[M\]|LD \[M\])|error\[' <<<"$out"; then
+		fail "compilers ran: $out"
+	fi
+	built=$(find $src \( -name '*.o' -o -name '*.ko' -o -name '*.rmeta' -o -name '.*.cmd' \
+		-o -name bindings_generated.rs -o -name modules.order \) -print)
+	[ -z "$built" ] || fail "make against $kdir left build products: $built"
 	rm -rf $src
 	echo "$out"
 }
@@ -107,17 +125,13 @@ make_fails() {
 no_rust_kernel() {
 	local out
 	out=$(make_fails "$(norust_tree)")
-	grep -q "was built without Rust support (CONFIG_RUST=y is not set)" <<<"$out" || fail "unclear: $out" || return 1
-	grep -Eq 'error\[|RUSTC|BINDGEN|CC \[M\]' <<<"$out" && fail "compilers ran: $out"
-	return 0
+	grep -q "was built without Rust support (CONFIG_RUST=y is not set)" <<<"$out" || fail "unclear: $out"
 }
 
 headers_without_rust() {
 	local out
 	out=$(make_fails "$(nort_tree)")
-	grep -q "lacks the Rust build artefacts: rust/libcore.rmeta" <<<"$out" || fail "unclear: $out" || return 1
-	grep -Eq 'error\[|RUSTC|BINDGEN' <<<"$out" && fail "compilers ran: $out"
-	return 0
+	grep -q "lacks the Rust build artefacts: rust/libcore.rmeta" <<<"$out" || fail "unclear: $out"
 }
 
 other_rustc() {
@@ -134,23 +148,25 @@ other_rustc() {
 debs() { ls "$B"/deb/rsynproxy_"$VERSION"_*.deb "$B"/deb/rsynproxy-dkms_"$VERSION"_all.deb; }
 
 build_debs() {
-	scripts/build-deb >&2 || return 1
+	scripts/build-deb >&2
 	debs >/dev/null
 }
 
 lintian_clean() {
-	local log=$OUT/lintian.log
-	lintian --fail-on error --display-info "$B"/deb/*.changes >"$log" 2>&1
-	local rc=$?
+	local log=$OUT/lintian.log rc=0
+	lintian --fail-on error --display-info "$B"/deb/*.changes >"$log" 2>&1 || rc=$?
 	cat "$log" >&2
-	grep -q '^E:' "$log" && fail "lintian reports errors"
-	return $rc
+	if grep -q '^E:' "$log"; then fail "lintian reports errors"; fi
+	[ $rc = 0 ] || fail "lintian exit status $rc"
 }
 
 deb_contents() {
-	local xtlib missing= f list
+	local xtlib missing= f list d
 	xtlib=$(pkg-config --variable=xtlibdir xtables)
-	list=$(for d in $(debs); do dpkg-deb -c "$d"; done | awk '{print $6}' | sed 's|^\./|/|')
+	[ -n "$xtlib" ] || fail "pkg-config gives no xtables directory"
+	local files
+	files=$(debs)
+	list=$(for d in $files; do dpkg-deb -c "$d"; done | awk '{print $6}' | sed 's|^\./|/|')
 	for f in "$xtlib/libxt_RSYNPROXY.so" /usr/sbin/rsynproxy /usr/share/man/man8/rsynproxy.8.gz \
 		/usr/share/man/man8/iptables-rsynproxy.8.gz /usr/share/bash-completion/completions/rsynproxy \
 		"/usr/src/rsynproxy-$VERSION/dkms.conf" "/usr/src/rsynproxy-$VERSION/Kbuild" \
@@ -161,27 +177,32 @@ deb_contents() {
 }
 
 apt_install() {
-	dpkg --purge rsynproxy rsynproxy-dkms >/dev/null 2>&1
-	apt-get install -y -q $(debs) >&2 || return 1
-	local p
+	# A leftover installation from an interrupted run (none is the usual case).
+	dpkg --purge rsynproxy rsynproxy-dkms >/dev/null 2>&1 || true
+	local list
+	list=$(debs)
+	local -a pkgs=($list)
+	apt-get install -y -q "${pkgs[@]}" >&2
+	local p st
 	for p in rsynproxy rsynproxy-dkms; do
-		expect_eq "$p status" "$(dpkg-query -W -f='${Status}' $p)" "install ok installed" || return 1
+		expect_eq "$p status" "$(dpkg-query -W -f='${Status}' $p)" "install ok installed"
 	done
-	dkms status rsynproxy | grep -q "rsynproxy/$VERSION" || fail "the package did not register with dkms: $(dkms status)"
+	st=$(dkms status rsynproxy)
+	grep -q "rsynproxy/$VERSION" <<<"$st" || fail "the package did not register with dkms: $st"
 }
 
 installed_plugin_on_host() {
 	local out
-	out=$(env -u XTABLES_LIBDIR iptables -j RSYNPROXY -h 2>&1) || { fail "$out"; return 1; }
+	out=$(env -u XTABLES_LIBDIR iptables -j RSYNPROXY -h 2>&1) || fail "$out"
 	grep -q -- '--sack-perm' <<<"$out" || fail "help text lacks the RSYNPROXY options: $out"
 }
 
 installed_man_pages() {
 	local p err
 	for p in rsynproxy iptables-rsynproxy; do
-		man -w "$p" >/dev/null || { fail "man cannot find $p"; return 1; }
+		man -w "$p" >/dev/null || fail "man cannot find $p"
 		err=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings "$p" 2>&1 >/dev/null)
-		[ -z "$err" ] || fail "man $p warns: $err" || return 1
+		[ -z "$err" ] || fail "man $p warns: $err"
 	done
 }
 
@@ -200,42 +221,66 @@ dkms_install() {
 	local stamp=$DKMS/stamp
 	touch "$stamp"
 	sleep 1
-	dkms_ add -m rsynproxy -v "$VERSION" >&2 || return 1
-	dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER" --kernelsourcedir "$HDR" >&2 ||
-		{ cat "$DKMS/tree/rsynproxy/$VERSION/build/make.log" >&2; return 1; }
-	dkms_ install -m rsynproxy -v "$VERSION" -k "$KVER" --kernelsourcedir "$HDR" --no-depmod >&2 || return 1
-	dkms_ status | grep -q "rsynproxy/$VERSION, $KVER, .*: installed" || fail "dkms status: $(dkms_ status)" || return 1
+	dkms_ add -m rsynproxy -v "$VERSION" >&2
+	if ! dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER" --kernelsourcedir "$HDR" >&2; then
+		cat "$DKMS/tree/rsynproxy/$VERSION/build/make.log" >&2 || true
+		fail "dkms build failed"
+	fi
+	dkms_ install -m rsynproxy -v "$VERSION" -k "$KVER" --kernelsourcedir "$HDR" --no-depmod >&2
+	local st
+	st=$(dkms_ status)
+	grep -q "rsynproxy/$VERSION, $KVER, .*: installed" <<<"$st" || fail "dkms status: $st"
 	local ko=$DKMS/modules/$KVER/updates/dkms/rsynproxy.ko
-	[ -f "$ko" ] || fail "no $ko" || return 1
-	expect_eq "module version and vermagic" "$(modinfo -F version "$ko") $(modinfo -F vermagic "$ko" | cut -d' ' -f1)" "$VERSION $KVER" || return 1
+	[ -f "$ko" ] || fail "no $ko"
+	expect_eq "module version and vermagic" "$(modinfo -F version "$ko") $(modinfo -F vermagic "$ko" | cut -d' ' -f1)" "$VERSION $KVER"
 	grep -q "^make -C $HDR M=" "$DKMS/tree/rsynproxy/$VERSION/$KVER/x86_64/log/make.log" ||
-		fail "DKMS did not build against $HDR" || return 1
+		fail "DKMS did not build against $HDR"
 	# A headers tree is read-only input: the build wrote nothing into it.
 	local written
 	written=$(find "$HDR" -newer "$stamp" | head)
 	[ -z "$written" ] || fail "the build wrote into the headers tree: $written"
 }
 
+# The production module DKMS built carries no KUnit suite (built only by `make KUNIT=1`): a
+# user's rule autoload must never run it.
+dkms_no_kunit() {
+	local ko=$DKMS/modules/$KVER/updates/dkms/rsynproxy.ko sections
+	[ -f "$ko" ] || fail "no $ko"
+	sections=$(readelf -SW "$ko")
+	grep -qF ' .text' <<<"$sections" || fail "readelf -S shows no sections: $sections"
+	if grep -F '.kunit' <<<"$sections" >&2; then
+		fail "the DKMS-built module has KUnit sections: its suite would run at every load"
+	fi
+}
+
 dkms_skips_no_rust() {
-	local k out rc
+	local k out rc=0 stamp=$DKMS/stamp.norust built
 	k=$(norust_tree)
+	touch "$stamp"
+	sleep 1
 	# A kernel release of its own, so that the build already made for $KVER does not answer.
-	out=$(dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER-norust" --kernelsourcedir "$k" 2>&1)
-	rc=$?
+	out=$(dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER-norust" --kernelsourcedir "$k" 2>&1) || rc=$?
 	printf '%s\n' "$out" >&2
-	expect_eq "dkms status for a kernel without Rust" "$rc" 77 || return 1
-	grep -q "was built without Rust support" <<<"$out" || fail "no reason given" || return 1
-	grep -q "Building module" <<<"$out" && fail "dkms started a build"
-	return 0
+	expect_eq "dkms status for a kernel without Rust" "$rc" 77
+	grep -q "was built without Rust support" <<<"$out" || fail "no reason given"
+	if grep -q "Building module" <<<"$out"; then fail "dkms started a build"; fi
+	# dkms prepares a build by copying the source to build/ and then runs make: neither
+	# happened (ctime, which a copy cannot preserve).
+	built=
+	if [ -d "$DKMS/tree/rsynproxy/$VERSION/build" ]; then
+		built=$(find "$DKMS/tree/rsynproxy/$VERSION/build" -cnewer "$stamp" -print | sed -n 1,5p)
+	fi
+	[ -z "$built" ] || fail "dkms prepared or ran a build: $built"
+	[ ! -e "$DKMS/tree/rsynproxy/$VERSION/$KVER-norust" ] || fail "dkms made a build for $KVER-norust"
 }
 
 dkms_names_missing_rust_files() {
-	local k out rc
+	local k out rc=0
 	k=$(nort_tree)
-	out=$(dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER-nort" --kernelsourcedir "$k" 2>&1)
-	rc=$?
+	out=$(dkms_ build -m rsynproxy -v "$VERSION" -k "$KVER-nort" --kernelsourcedir "$k" 2>&1) || rc=$?
 	printf '%s\n' "$out" >&2
-	[ "$rc" != 0 ] || fail "dkms built without the Rust files" || return 1
+	[ "$rc" != 0 ] || fail "dkms built without the Rust files"
+	[ ! -e "$DKMS/tree/rsynproxy/$VERSION/$KVER-nort/x86_64/module" ] || fail "dkms stored a module for $KVER-nort"
 	grep -q "lacks the Rust build artefacts: rust/libcore.rmeta" <<<"$out" || fail "dkms output does not name the missing files"
 }
 
@@ -254,19 +299,35 @@ install() {
 	t "deb: man finds both installed pages and renders them without warnings" installed_man_pages
 	t "deb: the bash completion registers" installed_completion
 	t "dkms: add, build against the minimal headers tree, install (packaged source)" dkms_install
+	t "dkms: the DKMS-built module has no .kunit_test_suites section (KUnit only in make KUNIT=1)" dkms_no_kunit
 	t "dkms: a kernel without Rust is skipped before any build (status 77) with the reason" dkms_skips_no_rust
 	t "dkms: headers without the Rust files fail, and dkms's output names them" dkms_names_missing_rust_files
 }
 
 remove() {
 	purge() {
-		apt-get purge -y -q rsynproxy rsynproxy-dkms >&2 || return 1
-		local f
-		for f in "$(pkg-config --variable=xtlibdir xtables)/libxt_RSYNPROXY.so" /usr/sbin/rsynproxy "/usr/src/rsynproxy-$VERSION"; do
-			[ -e "$f" ] && fail "$f left behind" && return 1
+		local xtlib f p st
+		xtlib=$(pkg-config --variable=xtlibdir xtables)
+		[ -n "$xtlib" ] || fail "pkg-config gives no xtables directory"
+		# Installed before: the purge below has something to remove.
+		for p in rsynproxy rsynproxy-dkms; do
+			st=$(dpkg-query -W -f='${Status}' $p 2>&1 || true)
+			[ "$st" = "install ok installed" ] || fail "$p is not installed before the purge: $st"
 		done
-		dkms status rsynproxy | grep -q rsynproxy && fail "dkms still lists rsynproxy"
-		return 0
+		apt-get purge -y -q rsynproxy rsynproxy-dkms >&2
+		for p in rsynproxy rsynproxy-dkms; do
+			st=$(dpkg-query -W -f='${Status}' $p 2>&1 || true)
+			case $st in
+			*"not-installed"* | *"no packages found"*) ;;
+			*) fail "$p after the purge: $st" ;;
+			esac
+		done
+		for f in "$xtlib/libxt_RSYNPROXY.so" /usr/sbin/rsynproxy "/usr/src/rsynproxy-$VERSION" \
+			/usr/share/man/man8/rsynproxy.8.gz /usr/share/bash-completion/completions/rsynproxy; do
+			[ ! -e "$f" ] || fail "$f left behind"
+		done
+		st=$(dkms status rsynproxy)
+		if grep -q rsynproxy <<<"$st"; then fail "dkms still lists rsynproxy: $st"; fi
 	}
 	t "deb: both packages purge cleanly" purge
 }

@@ -5,7 +5,9 @@
 use super::net::Net;
 use super::skb::Skb;
 use crate::sys;
+use core::mem::offset_of;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use kernel::error::{code::ENOMEM, to_result, Result};
 use kernel::types::Opaque;
 
@@ -71,16 +73,18 @@ impl Conn {
         (!ct.is_null()).then(|| (unsafe { &*ct.cast::<Conn>() }, ctinfo))
     }
 
-    /// The TCP tracker's state (`TCP_CONNTRACK_*`), read unlocked as the C hook does.
-    pub(crate) fn tcp_state(&self) -> u32 {
-        // SAFETY: the entry is live (type invariant); a TCP entry's proto is the tcp member.
-        u32::from(unsafe { core::ptr::read_volatile(&(*self.as_ptr()).proto.tcp.state) })
-    }
-
-    /// The largest window the client announced (`seen[ORIGINAL].td_maxwin`).
-    pub(crate) fn client_max_window(&self) -> u32 {
-        // SAFETY: as for tcp_state.
-        unsafe { core::ptr::read_volatile(&(*self.as_ptr()).proto.tcp.seen[0].td_maxwin) }
+    /// The entry as a TCP entry, if it tracks TCP. Only then is `proto` the TCP tracker's:
+    /// an extension alone proves nothing, since ctnetlink can give any entry a synproxy
+    /// extension.
+    pub(crate) fn tcp(&self) -> Option<&TcpConn> {
+        // SAFETY: the entry is live (type invariant); the tuple is fixed at allocation.
+        let proto = unsafe { sys::rsynproxy_ct_protonum(self.as_ptr()) };
+        if u32::from(proto) != sys::IPPROTO_TCP {
+            return None;
+        }
+        // SAFETY: TcpConn is a transparent wrapper of Conn, and the entry tracks TCP, which
+        // is TcpConn's invariant.
+        Some(unsafe { &*(self as *const Conn).cast::<TcpConn>() })
     }
 
     /// The synproxy extension, present on entries made from a synproxy template.
@@ -100,8 +104,13 @@ impl Conn {
 
     /// Whether conntrack translates this entry's sequence numbers (`IPS_SEQ_ADJUST`).
     pub(crate) fn seq_adjusting(&self) -> bool {
-        // SAFETY: the entry is live (type invariant); status is a word of atomic bits.
-        let status = unsafe { core::ptr::read_volatile(&(*self.as_ptr()).status) };
+        // SAFETY: the entry is live (type invariant), so `status` is valid for its life; C
+        // changes it only with atomic bit operations (set_bit, clear_bit), so a relaxed
+        // atomic load of the aligned word is the `test_bit` C would do.
+        let status = unsafe {
+            AtomicUsize::from_ptr((&raw mut (*self.as_ptr()).status).cast::<usize>())
+                .load(Ordering::Relaxed)
+        };
         status & sys::ip_conntrack_status_IPS_SEQ_ADJUST as usize != 0
     }
 
@@ -118,45 +127,92 @@ impl Conn {
     }
 }
 
+/// A conntrack entry of a TCP connection.
+///
+/// # Invariants
+///
+/// As for [`Conn`], and the entry's original tuple is TCP, so its `proto` union holds the
+/// TCP tracker's `ip_ct_tcp`.
+#[repr(transparent)]
+pub(crate) struct TcpConn(Conn);
+
+impl TcpConn {
+    /// The entry, for what is not TCP-specific.
+    pub(crate) fn conn(&self) -> &Conn {
+        &self.0
+    }
+
+    fn tcp(&self) -> *mut sys::ip_ct_tcp {
+        // SAFETY: the entry is live (type invariant); only the field address is taken.
+        unsafe { &raw mut (*self.0.as_ptr()).proto.tcp }
+    }
+
+    /// The TCP tracker's state (`TCP_CONNTRACK_*`), read unlocked as the C hook does.
+    pub(crate) fn state(&self) -> u32 {
+        // SAFETY: a TCP entry's proto is its ip_ct_tcp (type invariant), live with the entry.
+        // The tracker changes the state under ct->lock on other CPUs: a relaxed atomic load
+        // of the byte is C's READ_ONCE, the unlocked read nf_synproxy_core.c makes.
+        let state = unsafe { AtomicU8::from_ptr(&raw mut (*self.tcp()).state) };
+        u32::from(state.load(Ordering::Relaxed))
+    }
+
+    /// The largest window the client announced (`seen[ORIGINAL].td_maxwin`).
+    pub(crate) fn client_max_window(&self) -> u32 {
+        // SAFETY: as for `state`: an aligned u32 of the live ip_ct_tcp, written under
+        // ct->lock, read as READ_ONCE.
+        unsafe {
+            AtomicU32::from_ptr(&raw mut (*self.tcp()).seen[0].td_maxwin).load(Ordering::Relaxed)
+        }
+    }
+}
+
 /// The synproxy extension of an entry (`struct nf_conn_synproxy`): our ISN, the TSval of our
-/// cookie and the timestamp offset. Plain loads and stores, as in C: only the packet path of
-/// the entry writes them.
+/// cookie and the timestamp offset.
+///
+/// The packets of one entry run on several CPUs at once (client and backend directions),
+/// and ctnetlink may write the fields too, so they are shared words: each is accessed with
+/// relaxed atomic loads and stores (READ_ONCE/WRITE_ONCE), never through a reference. The C
+/// code makes plain accesses to the same words without a lock; this is no stronger than C.
 #[repr(transparent)]
 pub(crate) struct SynproxyExt(Opaque<sys::nf_conn_synproxy>);
 
 impl SynproxyExt {
-    fn field(&self, f: impl FnOnce(*mut sys::nf_conn_synproxy) -> *mut u32) -> *mut u32 {
-        f(self.0.get())
+    /// The u32 field at byte offset `off` of the extension.
+    fn word(&self, off: usize) -> &AtomicU32 {
+        // SAFETY: `off` is the offset of a u32 field (callers use offset_of!), so the pointer
+        // is in bounds and aligned; the extension lives as long as `self` (see
+        // Conn::synproxy), and every Rust access to the fields goes through atomics.
+        unsafe { AtomicU32::from_ptr(self.0.get().cast::<u8>().add(off).cast::<u32>()) }
     }
 
     pub(crate) fn isn(&self) -> u32 {
-        // SAFETY: the extension is live (see Conn::synproxy); an aligned u32.
-        unsafe { self.field(|p| &raw mut (*p).isn).read_volatile() }
+        self.word(offset_of!(sys::nf_conn_synproxy, isn))
+            .load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_isn(&self, v: u32) {
-        // SAFETY: as above.
-        unsafe { self.field(|p| &raw mut (*p).isn).write_volatile(v) }
+        self.word(offset_of!(sys::nf_conn_synproxy, isn))
+            .store(v, Ordering::Relaxed)
     }
 
     pub(crate) fn its(&self) -> u32 {
-        // SAFETY: as above.
-        unsafe { self.field(|p| &raw mut (*p).its).read_volatile() }
+        self.word(offset_of!(sys::nf_conn_synproxy, its))
+            .load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_its(&self, v: u32) {
-        // SAFETY: as above.
-        unsafe { self.field(|p| &raw mut (*p).its).write_volatile(v) }
+        self.word(offset_of!(sys::nf_conn_synproxy, its))
+            .store(v, Ordering::Relaxed)
     }
 
     pub(crate) fn tsoff(&self) -> u32 {
-        // SAFETY: as above.
-        unsafe { self.field(|p| &raw mut (*p).tsoff).read_volatile() }
+        self.word(offset_of!(sys::nf_conn_synproxy, tsoff))
+            .load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_tsoff(&self, v: u32) {
-        // SAFETY: as above.
-        unsafe { self.field(|p| &raw mut (*p).tsoff).write_volatile(v) }
+        self.word(offset_of!(sys::nf_conn_synproxy, tsoff))
+            .store(v, Ordering::Relaxed)
     }
 }
 

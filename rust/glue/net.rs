@@ -26,7 +26,8 @@ impl Net {
         unsafe { &*ptr.cast::<Net>() }
     }
 
-    /// The initial namespace.
+    /// The initial namespace (tests).
+    #[cfg(rsynproxy_kunit)]
     pub(crate) fn init() -> &'static Net {
         // SAFETY: init_net is a static that lives as long as the kernel.
         unsafe { Net::from_raw(core::ptr::addr_of!(sys::init_net)) }

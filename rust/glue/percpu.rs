@@ -48,7 +48,8 @@ impl PerCpuStats {
         cnt.cnt
     }
 
-    /// Sums the counters over all possible CPUs.
+    /// Sums the counters over all possible CPUs (tests).
+    #[cfg(rsynproxy_kunit)]
     pub(crate) fn sum(&self) -> [u32; NSTATS] {
         let mut total = [0u32; NSTATS];
         for cpu in possible_cpus() {

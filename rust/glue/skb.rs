@@ -12,19 +12,63 @@ use kernel::types::Opaque;
 ///
 /// # Invariants
 ///
-/// A `&Skb` is only made by [`Skb::from_raw`] and lives no longer than the hook call that
-/// owns the packet.
+/// A `Skb` reference is only made by [`Skb::from_raw`], for a packet that stays owned by the
+/// running hook (or by a [`NewSkb`]) and is neither freed, stolen nor passed on while the
+/// reference lives: [`handle`] frees a packet its closure answered for only after the
+/// closure's borrow has ended.
 #[repr(transparent)]
 pub(crate) struct Skb(Opaque<sys::sk_buff>);
+
+/// What becomes of the packet a hook or target was given.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Verdict {
+    /// Let it through (`NF_ACCEPT`).
+    Accept,
+    /// Drop it (`NF_DROP`): netfilter frees it.
+    Drop,
+    /// Next rule (`XT_CONTINUE`, targets only).
+    Continue,
+    /// We answered for it: [`handle`] frees it and returns `NF_STOLEN`.
+    Consumed,
+}
+
+/// Runs `f` on the packet of the running hook or target, then carries out `f`'s verdict.
+/// A consumed packet is freed here, after `f` returned, so no [`Skb`] reference outlives it.
+///
+/// # Safety
+///
+/// `ptr` is the packet netfilter handed to the running hook or target (owned by it until it
+/// returns a verdict), `skb->data` at its network header.
+pub(crate) unsafe fn handle(
+    ptr: *mut sys::sk_buff,
+    f: impl FnOnce(&mut Skb) -> Verdict,
+) -> kernel::ffi::c_uint {
+    // SAFETY: the packet is ours for this call (caller's guarantee), and the reference lives
+    // only as long as `f`: it cannot escape, since `f` works for any lifetime and `Verdict`
+    // borrows nothing.
+    let verdict = f(unsafe { Skb::from_raw(ptr) });
+    match verdict {
+        Verdict::Accept => sys::NF_ACCEPT,
+        Verdict::Drop => sys::NF_DROP,
+        Verdict::Continue => sys::RSYNPROXY_XT_CONTINUE,
+        Verdict::Consumed => {
+            // SAFETY: the packet is ours and `f`'s reference to it is gone; netfilter does
+            // not touch it after NF_STOLEN.
+            unsafe { sys::rsynproxy_consume_skb(ptr) };
+            sys::NF_STOLEN
+        }
+    }
+}
 
 impl Skb {
     /// # Safety
     ///
-    /// `ptr` is the packet of the running hook or target, valid for `'a`, and `'a` ends before
-    /// the packet is stolen, dropped or passed on.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::sk_buff) -> &'a Skb {
-        // SAFETY: `Skb` is a transparent wrapper; validity is the caller's guarantee.
-        unsafe { &*ptr.cast::<Skb>() }
+    /// `ptr` is a live packet that the caller owns exclusively for `'a` (the hook's packet, or
+    /// one it built), and nothing frees, steals or passes it on during `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut sys::sk_buff) -> &'a mut Skb {
+        // SAFETY: `Skb` is a transparent wrapper; validity and exclusivity are the caller's
+        // guarantee.
+        unsafe { &mut *ptr.cast::<Skb>() }
     }
 
     pub(crate) fn as_ptr(&self) -> *mut sys::sk_buff {
@@ -42,31 +86,25 @@ impl Skb {
         unsafe { sys::skb_copy_bits(self.as_ptr(), off, out.as_mut_ptr().cast(), len) == 0 }
     }
 
-    /// Makes the first `len` bytes linear and writable, then lets `f` change them; `None`
-    /// if that failed (no memory, or the packet is shorter).
-    pub(crate) fn with_writable<R>(&self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
+    /// Makes the first `len` bytes linear and writable, then lets `f` change them through a
+    /// [`Writable`]; `None` if that failed (no memory, or the packet is shorter).
+    ///
+    /// Takes `&mut self`: nothing else can reach the packet (and reallocate its head) while
+    /// `f` holds the region.
+    pub(crate) fn with_writable<R>(
+        &mut self,
+        len: usize,
+        f: impl FnOnce(&mut Writable<'_>) -> R,
+    ) -> Option<R> {
         let l = u32::try_from(len).ok()?;
         // SAFETY: the packet is live (type invariant).
         if unsafe { sys::skb_ensure_writable(self.as_ptr(), l) } != 0 {
             return None;
         }
-        // SAFETY: skb_ensure_writable made `len` bytes from data linear, private and
-        // writable; nothing else touches them during this hook call.
-        let bytes = unsafe { core::slice::from_raw_parts_mut((*self.as_ptr()).data, len) };
-        Some(f(bytes))
-    }
-
-    /// Updates the checksum at `check_off` (from data) after a 32-bit word changed, as
-    /// `inet_proto_csum_replace4` does (it also maintains CHECKSUM_COMPLETE).
-    ///
-    /// Call only after [`Skb::with_writable`] covered `check_off + 2`.
-    pub(crate) fn csum_replace4(&self, check_off: usize, old: u32, new: u32) {
-        // SAFETY: the caller made the checksum field writable; the pointer stays within the
-        // linear area.
-        unsafe {
-            let sum = (*self.as_ptr()).data.add(check_off).cast::<u16>();
-            sys::inet_proto_csum_replace4(sum, self.as_ptr(), old.to_be(), new.to_be(), false);
-        }
+        // Type invariant of Writable: established just above, and `self` stays mutably
+        // borrowed for the region's life.
+        let mut w = Writable { skb: self, len };
+        Some(f(&mut w))
     }
 
     /// Whether the packet came back through the loopback device (`nf_is_loopback_packet`):
@@ -116,6 +154,43 @@ impl Skb {
     }
 }
 
+/// The first `len` bytes of a packet, made linear, private and writable.
+///
+/// # Invariants
+///
+/// `skb_ensure_writable(skb, len)` succeeded and the packet is borrowed mutably for `'a`, so
+/// its head is not reallocated and `data..data + len` stays linear and writable.
+pub(crate) struct Writable<'a> {
+    skb: &'a mut Skb,
+    len: usize,
+}
+
+impl Writable<'_> {
+    /// The writable bytes, from `skb->data`.
+    pub(crate) fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: `len` bytes from data are linear and writable (type invariant); the slice
+        // borrows `self` mutably, so no other access through this region overlaps it.
+        unsafe { core::slice::from_raw_parts_mut((*self.skb.as_ptr()).data, self.len) }
+    }
+
+    /// Updates the 16-bit checksum at `check_off` (from data) after a 32-bit word of what it
+    /// covers changed from `old` to `new`, as `inet_proto_csum_replace4` does (it also keeps
+    /// CHECKSUM_COMPLETE right). False, changing nothing, if the field is not in the region.
+    pub(crate) fn csum_replace4(&mut self, check_off: usize, old: u32, new: u32) -> bool {
+        match check_off.checked_add(2) {
+            Some(end) if end <= self.len => {}
+            _ => return false,
+        }
+        // SAFETY: the field lies within the writable region (checked above, type invariant);
+        // no slice from `bytes` is alive (it would borrow `self`).
+        unsafe {
+            let sum = (*self.skb.as_ptr()).data.add(check_off).cast::<u16>();
+            sys::inet_proto_csum_replace4(sum, self.skb.as_ptr(), old.to_be(), new.to_be(), false);
+        }
+        true
+    }
+}
+
 /// A packet the proxy builds and sends.
 ///
 /// # Invariants
@@ -141,9 +216,10 @@ impl NewSkb {
     }
 
     /// The packet as a hook would see it (tests).
-    #[cfg(CONFIG_KUNIT)]
-    pub(crate) fn as_skb(&self) -> &Skb {
-        // SAFETY: the skb is ours and live while `self` is; data is at the network header.
+    #[cfg(rsynproxy_kunit)]
+    pub(crate) fn as_skb(&mut self) -> &mut Skb {
+        // SAFETY: the skb is ours alone and live while `self` is (type invariant), and `self`
+        // stays borrowed while the reference lives; data is at the network header.
         unsafe { Skb::from_raw(self.0.as_ptr()) }
     }
 

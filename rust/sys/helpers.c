@@ -54,12 +54,6 @@ bool rsynproxy_ratelimit(void)
 	return __ratelimit(&rsynproxy_rs);
 }
 
-/* For the KUnit cases: give back the budget their refusals spent. */
-void rsynproxy_ratelimit_reset(void)
-{
-	ratelimit_state_init(&rsynproxy_rs, 5 * HZ, 10);
-}
-
 void *rsynproxy_seq_start_token(void)
 {
 	return SEQ_START_TOKEN;
@@ -109,6 +103,11 @@ struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo
 struct nf_conn_synproxy *rsynproxy_ct_synproxy(const struct nf_conn *ct)
 {
 	return nfct_synproxy(ct);
+}
+
+u8 rsynproxy_ct_protonum(const struct nf_conn *ct)
+{
+	return nf_ct_protonum(ct);
 }
 
 void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int ctinfo)
@@ -208,11 +207,15 @@ u8 rsynproxy_ip4_ttl(const struct net *net)
 	return READ_ONCE(net->ipv4.sysctl_ip_default_ttl);
 }
 
+/* devconf_all is NULL when IPv6 is disabled (ipv6.disable=1: addrconf never ran). */
 u8 rsynproxy_ip6_hop_limit(const struct net *net)
 {
-	return READ_ONCE(net->ipv6.devconf_all->hop_limit);
+	const struct ipv6_devconf *cnf = READ_ONCE(net->ipv6.devconf_all);
+
+	return cnf ? READ_ONCE(cnf->hop_limit) : IPV6_DEFAULT_HOPLIMIT;
 }
 
+#ifdef RSYNPROXY_KUNIT
 /* For KUnit: whether a built packet's TCP checksum verifies, computed by the kernel. */
 bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb)
 {
@@ -225,6 +228,14 @@ bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb)
 	return csum_ipv6_magic(&ipv6_hdr(skb)->saddr, &ipv6_hdr(skb)->daddr, len,
 			       IPPROTO_TCP, sum) == 0;
 }
+
+/* For KUnit: nf_ct_tmpl_alloc leaves ct->lock uninitialised (a template is never locked);
+ * the seqadj case locks its own template like an entry, so it initialises the lock first. */
+void rsynproxy_test_ct_lock_init(struct nf_conn *ct)
+{
+	spin_lock_init(&ct->lock);
+}
+#endif
 
 /* Serialises hook registration against removal across tables and backends. */
 static DEFINE_MUTEX(rsynproxy_hooks_mutex);
@@ -239,6 +250,7 @@ void rsynproxy_hooks_unlock(void)
 	mutex_unlock(&rsynproxy_hooks_mutex);
 }
 
+#ifdef RSYNPROXY_KUNIT
 #define SZ(t) { #t, sizeof(struct t) }
 #define OFF(t, f) { #t "." #f, offsetof(struct t, f) }
 
@@ -276,3 +288,4 @@ const struct rsynproxy_layout rsynproxy_c_layout[] = {
 };
 
 const unsigned int rsynproxy_c_layout_len = ARRAY_SIZE(rsynproxy_c_layout);
+#endif

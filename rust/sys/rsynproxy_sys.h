@@ -72,7 +72,6 @@ bool rsynproxy_cpu_possible(unsigned int cpu);
 unsigned int rsynproxy_nr_cpu_ids(void);
 void *rsynproxy_seq_start_token(void);
 bool rsynproxy_ratelimit(void);
-void rsynproxy_ratelimit_reset(void);
 
 /* The data path. */
 struct sk_buff *rsynproxy_alloc_reply(unsigned int len);
@@ -82,6 +81,7 @@ void rsynproxy_consume_skb(struct sk_buff *skb);
 bool rsynproxy_is_loopback(const struct sk_buff *skb);
 struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo);
 struct nf_conn_synproxy *rsynproxy_ct_synproxy(const struct nf_conn *ct);
+u8 rsynproxy_ct_protonum(const struct nf_conn *ct);
 void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int ctinfo);
 void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event);
 void rsynproxy_seqadj_reset(struct nf_conn *ct);
@@ -91,11 +91,15 @@ int rsynproxy_send4(struct net *net, const struct sk_buff *oskb, struct sk_buff 
 int rsynproxy_send6(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb);
 u8 rsynproxy_ip4_ttl(const struct net *net);
 u8 rsynproxy_ip6_hop_limit(const struct net *net);
-bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb);
 void rsynproxy_hooks_lock(void);
 void rsynproxy_hooks_unlock(void);
 
-/* Layout guard: the C compiler's view of every struct the Rust side binds. */
+/* KUnit builds only (RSYNPROXY_KUNIT, see Kbuild); declared always so that bindgen's output
+ * does not depend on the build. */
+bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb);
+void rsynproxy_test_ct_lock_init(struct nf_conn *ct);
+
+/* Layout guard (KUnit builds only): the C compiler's view of every struct Rust binds. */
 struct rsynproxy_layout {
 	const char *name;
 	size_t value;

@@ -16,30 +16,49 @@ tool() { # tool nft|legacy 4|6 [-save|-restore]
 # The seed recipe of the SYNPROXY man page, with RSYNPROXY, in namespace $1.
 apply_recipe() {
 	local ns=$1 ipt=$2
-	inns "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 &&
-		inns "$ns" "$ipt" -t raw -A PREROUTING -p tcp -m tcp --syn -j CT --notrack &&
-		inns "$ns" "$ipt" -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $RECIPE_OPTS &&
-		inns "$ns" "$ipt" -A INPUT -m state --state INVALID -j DROP
+	inns "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+	inns "$ns" "$ipt" -t raw -A PREROUTING -p tcp -m tcp --syn -j CT --notrack
+	inns "$ns" "$ipt" -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $RECIPE_OPTS
+	inns "$ns" "$ipt" -A INPUT -m state --state INVALID -j DROP
+}
+
+# kunit_results NAME: the test build's KUnit suite ran at load; keep its results for the host.
+kunit_results() {
+	local f=/sys/kernel/debug/kunit/rsynproxy/results
+	if [ -e $f ]; then cp $f "$RSYNPROXY_OUT/kunit-$1.ktap"; fi
+}
+
+# flush_all: flush the filter tables of every namespace with every tool, so that no rule
+# holds the module.
+flush_all() {
+	local ns b list
+	list=$(ip netns list | cut -d' ' -f1)
+	for ns in $list; do
+		for b in nft legacy; do
+			inns "$ns" "iptables-$b" -F
+			inns "$ns" "ip6tables-$b" -F
+		done
+	done
 }
 
 test_autoload() {
-	loaded rsynproxy && fail "rsynproxy is loaded before any rule"
+	! loaded rsynproxy || fail "rsynproxy is loaded before any rule"
 	netns auto
-	inns auto iptables-nft -A INPUT -p tcp -j RSYNPROXY --mss 1460 || return 1
+	inns auto iptables-nft -A INPUT -p tcp -j RSYNPROXY --mss 1460
 	loaded rsynproxy || fail "the rule did not load rsynproxy"
 	inns auto iptables-nft -F
-	cp /sys/kernel/debug/kunit/rsynproxy/results "$RSYNPROXY_OUT/kunit-autoload.ktap"
+	kunit_results autoload
 }
 
 test_recipe() { # backend family
 	local ns=r$1$2 ipt
 	ipt=$(tool "$1" "$2")
 	netns "$ns"
-	apply_recipe "$ns" "$ipt" || return 1
+	apply_recipe "$ns" "$ipt"
 	local want="-P INPUT ACCEPT
 -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $RECIPE_OPTS
 -A INPUT -m state --state INVALID -j DROP"
-	expect_eq "$ipt -S INPUT" "$(inns "$ns" "$ipt" -S INPUT)" "$want" || return 1
+	expect_eq "$ipt -S INPUT" "$(inns "$ns" "$ipt" -S INPUT)" "$want"
 	local list
 	list=$(inns "$ns" "$ipt" -L INPUT -n | grep RSYNPROXY)
 	[[ $list == *"RSYNPROXY sack-perm timestamp wscale 9 mss 1460"* ]] ||
@@ -53,7 +72,7 @@ test_save_restore() { # backend family
 	save=$(tool "$1" "$2" -save)
 	restore=$(tool "$1" "$2" -restore)
 	netns "$ns"
-	apply_recipe "$ns" "$ipt" || return 1
+	apply_recipe "$ns" "$ipt"
 	# "given options|what -S shows" (save prints the options in the plugin's table order)
 	local cases=(
 		"|" "--ecn|" "--timestamp|" "--sack-perm --ecn|" "--wscale 0|" "--timestamp --wscale 14|"
@@ -65,21 +84,25 @@ test_save_restore() { # backend family
 		o=${c%%|*}
 		want=${c#*|}
 		[ -n "$want" ] || want=$o
-		inns "$ns" "$ipt" -A FORWARD -p tcp --dport 80 -j RSYNPROXY $o || fail "options '$o' refused" || return 1
+		inns "$ns" "$ipt" -A FORWARD -p tcp --dport 80 -j RSYNPROXY $o || fail "options '$o' refused"
 		got=$(inns "$ns" "$ipt" -S FORWARD | tail -n 1)
-		expect_eq "-S for '$o'" "$got" "-A FORWARD -p tcp -m tcp --dport 80 -j RSYNPROXY${want:+ $want}" || return 1
+		expect_eq "-S for '$o'" "$got" "-A FORWARD -p tcp -m tcp --dport 80 -j RSYNPROXY${want:+ $want}"
 	done
 	local before after
 	before=$(inns "$ns" "$save" | grep -v '^#')
-	inns "$ns" "$ipt" -t raw -F && inns "$ns" "$ipt" -F || return 1
-	[ -z "$(inns "$ns" "$ipt" -S | grep RSYNPROXY)" ] || fail "flush left rules"
+	[ "$(grep -c -- '-j RSYNPROXY' <<<"$before")" = $((${#cases[@]} + 1)) ] || fail "save lacks rules: $before"
+	inns "$ns" "$ipt" -t raw -F
+	inns "$ns" "$ipt" -F
+	expect_eq "RSYNPROXY rules after flush" "$(rule_count "$ns" "$ipt")" 0
 	printf '%s\n' "$before" | inns "$ns" "$restore" || fail "restore failed"
 	after=$(inns "$ns" "$save" | grep -v '^#')
 	expect_eq "save after restore" "$after" "$before"
 }
 
 rule_count() { # ns ipt
-	inns "$1" "$2" -S | grep -c -- '-j RSYNPROXY'
+	local rules
+	rules=$(inns "$1" "$2" -S)
+	grep -c -- '-j RSYNPROXY' <<<"$rules" || true
 }
 
 # The plugin refuses bad values before anything reaches the kernel.
@@ -92,11 +115,10 @@ test_plugin_refuses() { # backend family
 	for o in "${bad[@]}"; do
 		if out=$(inns "$ns" "$ipt" -A INPUT -p tcp -j RSYNPROXY $o 2>&1); then
 			fail "'$o' was accepted"
-			return 1
 		fi
 		case "$out" in
 		*"bad value for option"* | *"can only be used once"*) ;;
-		*) fail "'$o': unclear message: $out" || return 1 ;;
+		*) fail "'$o': unclear message: $out" ;;
 		esac
 	done
 	expect_eq "RSYNPROXY rules after refusals" "$(rule_count "$ns" "$ipt")" 0
@@ -109,74 +131,150 @@ test_kernel_refuses() { # backend family check-messages(0|1)
 	netns "$ns"
 	local -a rules=("-p udp" "" "! -p tcp")
 	local -a why=("rule must match -p tcp" "rule must match -p tcp" "rule must not invert the protocol match")
-	local i
+	local i n out log
 	for i in 0 1 2; do
-		dmesg -C
-		if inns "$ns" "$ipt" -A INPUT ${rules[$i]} -j RSYNPROXY --mss 1460 2>/dev/null; then
+		# New kernel lines only (the log is kept whole for the health checks).
+		log=$(dmesg)
+		n=$(wc -l <<<"$log")
+		if out=$(inns "$ns" "$ipt" -A INPUT ${rules[$i]} -j RSYNPROXY --mss 1460 2>&1); then
 			fail "rule '${rules[$i]}' was accepted"
-			return 1
 		fi
-		if [ "$3" = 1 ] && ! dmesg | grep -qF "RSYNPROXY rule refused: ${why[$i]}"; then
-			fail "no kernel message for '${rules[$i]}': $(dmesg | tail -n 3)"
-			return 1
+		# EINVAL from the kernel's checkentry, not a refusal by iptables or the plugin.
+		[[ $out == *"Invalid argument"* ]] || fail "rule '${rules[$i]}' refused, but not by the kernel: $out"
+		if [ "$3" = 1 ]; then
+			log=$(dmesg)
+			tail -n +$((n + 1)) <<<"$log" | grep -qF "RSYNPROXY rule refused: ${why[$i]}" ||
+				fail "no kernel message for '${rules[$i]}': $(tail -n 3 <<<"$log")"
 		fi
 	done
 	expect_eq "RSYNPROXY rules after refusals" "$(rule_count "$ns" "$ipt")" 0
 }
 
 test_rmmod_while_used() {
+	# Every namespace the tests used flushed: the one rule below is the only user.
+	flush_all
+	loaded rsynproxy || fail "rsynproxy is not loaded (the earlier tests' rules load it)"
 	netns held
-	inns held ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY --timestamp || return 1
-	rmmod rsynproxy 2>/dev/null && fail "rmmod succeeded while a rule uses the target"
+	inns held ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY --timestamp
+	local out
+	if out=$(rmmod rsynproxy 2>&1); then
+		fail "rmmod succeeded while a rule uses the target"
+	fi
+	[[ $out == *"in use"* ]] || fail "rmmod failed, but not because the module is in use: $out"
+	loaded rsynproxy || fail "rsynproxy is gone"
 	inns held ip6tables-legacy -F
-	# Every namespace the tests used must be flushed for the module to go.
-	local ns
-	for ns in $(ip netns list | cut -d' ' -f1); do
-		for b in nft legacy; do
-			inns "$ns" "iptables-$b" -F 2>/dev/null
-			inns "$ns" "ip6tables-$b" -F 2>/dev/null
-		done
-	done
-	rmmod rsynproxy || fail "rmmod failed after the rules were flushed"
-	! loaded rsynproxy
+	rmmod rsynproxy || fail "rmmod failed after the rule was flushed"
+	! loaded rsynproxy || fail "rsynproxy is still loaded after rmmod"
 }
 
 proc_shape() { # file: header, then one line of six 8-digit hex columns per possible CPU
 	local f=$1 ncpu
 	ncpu=$(($(cut -d- -f2 /sys/devices/system/cpu/possible) + 1))
-	expect_eq "$f lines" "$(wc -l <"$f")" "$((ncpu + 1))" || return 1
+	expect_eq "$f lines" "$(wc -l <"$f")" "$((ncpu + 1))"
 	expect_eq "$f header" "$(head -n 1 "$f")" \
-		"$(printf 'entries\t\tsyn_received\tcookie_invalid\tcookie_valid\tcookie_retrans\tconn_reopened')" || return 1
-	tail -n +2 "$f" | grep -qvP '^([0-9a-f]{8}\t){5}[0-9a-f]{8}$' && fail "$f: malformed line"
-	return 0
+		"$(printf 'entries\t\tsyn_received\tcookie_invalid\tcookie_valid\tcookie_retrans\tconn_reopened')"
+	local bad
+	bad=$(tail -n +2 "$f" | grep -vP '^([0-9a-f]{8}\t){5}[0-9a-f]{8}$' || true)
+	[ -z "$bad" ] || fail "$f: malformed lines: $bad"
 }
 
 # Both targets at once, each in its own namespace; load and unload in either order.
 test_coexist() {
-	modprobe ipt_SYNPROXY && modprobe ip6t_SYNPROXY || return 1
+	# C first: rsynproxy must not be loaded yet (the previous test unloads it).
+	if loaded rsynproxy; then
+		flush_all
+		rmmod rsynproxy
+	fi
+	modprobe ipt_SYNPROXY
+	modprobe ip6t_SYNPROXY
 	loaded nf_synproxy_core || fail "nf_synproxy_core not loaded"
 	modprobe rsynproxy || fail "rsynproxy does not load beside nf_synproxy_core"
-	cp /sys/kernel/debug/kunit/rsynproxy/results "$RSYNPROXY_OUT/kunit-beside-c.ktap"
+	loaded rsynproxy || fail "modprobe rsynproxy loaded nothing"
+	kunit_results beside-c
 	netns cr
 	netns cc
-	apply_recipe cr iptables-nft || return 1
+	apply_recipe cr iptables-nft
 	inns cc sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
-	inns cc iptables-legacy -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j SYNPROXY $RECIPE_OPTS || return 1
-	inns cc ip6tables-nft -A INPUT -p tcp -j SYNPROXY $RECIPE_OPTS || return 1
-	inns cr ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY $RECIPE_OPTS || return 1
+	inns cc iptables-legacy -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j SYNPROXY $RECIPE_OPTS
+	inns cc ip6tables-nft -A INPUT -p tcp -j SYNPROXY $RECIPE_OPTS
+	inns cr ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY $RECIPE_OPTS
 	local f
 	for f in rsynproxy synproxy; do
-		inns cr cat /proc/net/stat/$f >/tmp/$f || return 1
-		proc_shape /tmp/$f || return 1
+		inns cr cat /proc/net/stat/$f >/tmp/$f
+		proc_shape /tmp/$f
 	done
-	expect_eq "C and Rust proc headers" "$(head -n 1 /tmp/rsynproxy)" "$(head -n 1 /tmp/synproxy)" || return 1
-	inns cr iptables-nft -F && inns cr ip6tables-legacy -F || return 1
+	expect_eq "C and Rust proc headers" "$(head -n 1 /tmp/rsynproxy)" "$(head -n 1 /tmp/synproxy)"
+	inns cr iptables-nft -F
+	inns cr ip6tables-legacy -F
 	rmmod rsynproxy || fail "rsynproxy does not unload beside nf_synproxy_core"
-	inns cc iptables-legacy -S INPUT | grep -q -- "-j SYNPROXY" || fail "C rule lost"
-	inns cc iptables-legacy -F && inns cc ip6tables-nft -F
-	modprobe rsynproxy || return 1
+	! loaded rsynproxy || fail "rsynproxy still loaded"
+	inns cc iptables-legacy -S INPUT | grep -q -- "-j SYNPROXY" || fail "C IPv4 rule lost"
+	inns cc ip6tables-nft -S INPUT | grep -q -- "-j SYNPROXY" || fail "C IPv6 rule lost"
+	inns cc iptables-legacy -F
+	inns cc ip6tables-nft -F
+	# rsynproxy first now: the C modules go, rsynproxy stays.
+	modprobe rsynproxy
 	rmmod ipt_SYNPROXY ip6t_SYNPROXY nf_synproxy_core || fail "C modules do not unload beside rsynproxy"
+	! loaded nf_synproxy_core || fail "nf_synproxy_core still loaded"
+	loaded rsynproxy || fail "rsynproxy went with the C modules"
 	rmmod rsynproxy
+	! loaded rsynproxy || fail "rsynproxy still loaded"
+}
+
+# The C target takes what RSYNPROXY's checkentry refuses (KUnit checkentry_ipv4/ipv6), and
+# says nothing: --wscale above 14 and --mss 0.
+test_c_accepts() {
+	modprobe ipt_SYNPROXY
+	netns cacc
+	local log n new
+	log=$(dmesg)
+	n=$(wc -l <<<"$log")
+	inns cacc iptables-legacy -A INPUT -p tcp -j SYNPROXY --wscale 15 --mss 0 || fail "SYNPROXY refused the rule"
+	expect_eq "SYNPROXY rule" "$(inns cacc iptables-legacy -S INPUT | tail -n 1)" "-A INPUT -p tcp -j SYNPROXY --wscale 15 --mss 0"
+	log=$(dmesg)
+	new=$(tail -n +$((n + 1)) <<<"$log" | grep -i synproxy || true)
+	[ -z "$new" ] || fail "SYNPROXY logged: $new"
+	inns cacc iptables-legacy -F
+	ip netns del cacc
+}
+
+# hooks_of NS MODULE: "family hook priority" of the netfilter hooks MODULE registered in NS,
+# from `nft list hooks` (blocks "family F {", "hook H {", then "PRIORITY FUNCTION [MODULE]").
+hooks_of() {
+	local out
+	out=$(inns "$1" nft list hooks)
+	awk -v m="[$2]" '
+		$1 == "family" { fam = $2 }
+		$1 == "hook" { hook = $2 }
+		index($0, m) { print fam, hook, $1 + 0 }' <<<"$out" | sort
+}
+
+# Both targets hook LOCAL_IN and POST_ROUTING for both families at the same priority, just
+# before conntrack confirms (NF_IP_PRI_CONNTRACK_CONFIRM - 1 = INT_MAX - 1).
+test_hooks() {
+	modprobe ipt_SYNPROXY
+	modprobe ip6t_SYNPROXY
+	netns hr
+	netns hc
+	inns hr iptables-nft -A INPUT -p tcp -j RSYNPROXY --mss 1460
+	inns hr ip6tables-legacy -A INPUT -p tcp -j RSYNPROXY --mss 1460
+	inns hc iptables-legacy -A INPUT -p tcp -j SYNPROXY --mss 1460
+	inns hc ip6tables-nft -A INPUT -p tcp -j SYNPROXY --mss 1460
+	local r c want
+	r=$(hooks_of hr rsynproxy)
+	c=$(hooks_of hc nf_synproxy_core)
+	want=$(printf '%s\n' "ip input 2147483646" "ip postrouting 2147483646" \
+		"ip6 input 2147483646" "ip6 postrouting 2147483646")
+	expect_eq "RSYNPROXY hooks" "$r" "$want"
+	expect_eq "SYNPROXY hooks" "$c" "$want"
+	[ -z "$(hooks_of hc rsynproxy)" ] || fail "rsynproxy hooks in SYNPROXY's namespace"
+	inns hr iptables-nft -F
+	inns hr ip6tables-legacy -F
+	[ -z "$(hooks_of hr rsynproxy)" ] || fail "rsynproxy hooks left after the rules went: $(inns hr nft list hooks)"
+	inns hc iptables-legacy -F
+	inns hc ip6tables-nft -F
+	ip netns del hr
+	ip netns del hc
 }
 
 t "module autoloads on the first rule" test_autoload
@@ -195,3 +293,5 @@ t "iptables-nft: kernel refuses non-tcp and inverted rules" test_kernel_refuses 
 t "ip6tables-legacy: kernel refuses non-tcp and inverted rules" test_kernel_refuses legacy 6 0
 t "rmmod refused while a rule uses the target, works after flush" test_rmmod_while_used
 t "coexists with the in-tree SYNPROXY (other namespace, either load order)" test_coexist
+t "SYNPROXY (C) accepts --wscale 15 and --mss 0 silently, which RSYNPROXY refuses" test_c_accepts
+t "hooks at LOCAL_IN and POST_ROUTING, IPv4 and IPv6, priority INT_MAX-1, as SYNPROXY's; gone with the rules" test_hooks

@@ -1,162 +1,242 @@
 #!/bin/bash
-# Corner cases with crafted packets, run against RSYNPROXY and the C SYNPROXY in the same VM:
-# a bad cookie, the keep-alive while the backend SYN is in flight (C decodes the wrong MSS),
-# a refused backend port, a backend resetting an established connection (C mistranslates
-# the RST), and a spoofed SYN flood.
+# Corner cases with crafted packets and fixed source ports, run against RSYNPROXY and the C
+# SYNPROXY in the same VM: a bad cookie, the keep-alive while the backend SYN is in flight
+# (C decodes the wrong MSS), a refused backend port, a backend resetting an established
+# connection (C mistranslates the RST), a reconnect that reopens an entry in CLOSE (C's
+# seqadj reset does nothing), and a spoofed SYN flood. Where C is buggy, the test asserts
+# the exact shape of its bug, so that a change on either side shows.
 . "$(dirname "$0")/topo.sh"
 
-topo_up || { echo "not ok - topology"; exit 1; }
-modprobe ipt_SYNPROXY && modprobe ip6t_SYNPROXY
 RULE=(--sack-perm --timestamp --wscale 7 --mss 1460)
 
-# The raw tool has no socket; keep the client kernel from resetting what it does.
-for ipt in iptables ip6tables; do
-	inns c $ipt -A OUTPUT -p tcp --tcp-flags RST RST -j DROP
-done
+setup() {
+	topo_up
+	modprobe ipt_SYNPROXY
+	modprobe ip6t_SYNPROXY
+	# The raw tool has no socket: keep the client kernel from resetting what it does.
+	local ipt p
+	for ipt in iptables ip6tables; do
+		for p in 8090 8091 8095; do
+			inns c $ipt -A OUTPUT -p tcp --dport $p --tcp-flags RST RST -j DROP
+		done
+	done
+}
 
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-
-# bad_cookie FAMILY TARGET: prints the counter deltas after an ACK with a wrong cookie.
+# bad_cookie FAMILY TARGET: prints the counter deltas after an ACK with a wrong cookie, and
+# how many packets of the flow came back after it.
 bad_cookie() {
-	local f=$1 tg=$2 before after
-	proxy_rules "$f" forward "$tg" "${RULE[@]}" || return 1
+	local f=$1 tg=$2 before after out
+	proxy_rules "$f" forward "$tg" "${RULE[@]}"
 	before=$(stat_sum r "$(stat_file "$tg")")
-	inns c python3 "$TOOLS/rawtcp.py" handshake --iface veth0 --src "$(addr "$f" c)" --dst "$(addr "$f" s)" \
-		--dport 8090 --mss 1460 --sackperm --ts --wscale 7 --bad-cookie --timeout 1 >/dev/null || return 1
+	out=$(inns c python3 "$TOOLS/rawtcp.py" handshake --iface veth0 --src "$(addr "$f" c)" --dst "$(addr "$f" s)" \
+		--dport 8090 --mss 1460 --sackperm --ts --wscale 7 --bad-cookie --timeout 1)
 	after=$(stat_sum r "$(stat_file "$tg")")
-	stat_delta "$before" "$after"
+	local replies=some
+	if grep -q '"after": \[\]' <<<"$out"; then replies=none; fi
+	echo "counters=[$(stat_delta "$before" "$after")] replies=$replies"
 }
 
 test_bad_cookie() {
 	local r c
-	r=$(bad_cookie "$1" RSYNPROXY) && c=$(bad_cookie "$1" SYNPROXY) || return 1
-	expect_eq "RSYNPROXY counters (syn cookie_invalid cookie_valid retrans reopened)" "$r" "1 1 0 0 0" &&
-		expect_eq "SYNPROXY counters" "$c" "$r"
+	r=$(bad_cookie "$1" RSYNPROXY)
+	c=$(bad_cookie "$1" SYNPROXY)
+	expect_eq "RSYNPROXY (syn cookie_invalid cookie_valid retrans reopened)" "$r" "counters=[1 1 0 0 0] replies=none"
+	expect_eq "SYNPROXY" "$c" "counters=[1 1 0 0 0] replies=none"
 }
 
 # keepalive FAMILY TARGET MSS: the backend drops SYNs; the client completes the handshake,
 # then sends a keep-alive. Prints the MSS of each SYN the backend saw, and the counters.
 keepalive() {
-	local f=$1 tg=$2 mss=$3 before after cap=/tmp/ka.pcap ipt
+	local f=$1 tg=$2 mss=$3 before after cap=/tmp/ka.pcap ipt syns
 	ipt=$(ipt_of "$f")
-	proxy_rules "$f" forward "$tg" "${RULE[@]}" || return 1
+	proxy_rules "$f" forward "$tg" "${RULE[@]}"
+	inns s $ipt -F INPUT
 	inns s $ipt -A INPUT -p tcp --syn --dport 8091 -j DROP
-	ip netns exec s tcpdump -i veth0 -nn -U -w $cap tcp port 8091 >/dev/null 2>&1 &
-	local d=$!
-	wait_for test -s $cap
+	capture s veth0 $cap tcp port 8091
 	before=$(stat_sum r "$(stat_file "$tg")")
 	inns c python3 "$TOOLS/rawtcp.py" handshake --iface veth0 --src "$(addr "$f" c)" --dst "$(addr "$f" s)" \
 		--dport 8091 --mss "$mss" --sackperm --ts --wscale 7 --keepalive-after 1 --timeout 1 >/dev/null
 	after=$(stat_sum r "$(stat_file "$tg")")
 	sleep 0.3
-	kill $d
-	wait $d 2>/dev/null
+	stop "$CAP_PID"
 	inns s $ipt -F INPUT
-	echo "syn-mss=[$(tcpdump -r $cap -nn 2>/dev/null | grep 'Flags \[S' | sed -nE 's/.*mss ([0-9]+).*/\1/p' | tr '\n' ' ')] counters=[$(stat_delta "$before" "$after")]"
-	rm -f $cap
+	syns=$(tcpdump -r $cap -nn 2>/dev/null | grep 'Flags \[S' | sed -nE 's/.*mss ([0-9]+).*/\1/p' | tr '\n' ' ')
+	echo "syn-mss=[$syns] counters=[$(stat_delta "$before" "$after")]"
 }
 
-test_keepalive() { # FAMILY MSS WANT-MSS
+# The C target checks the keep-alive's cookie against seq - 1 = ISN - 1 and so decodes the
+# next entry of the MSS table (IPv4 536 1300 1440 1460, IPv6 1220 1420 1440 8940), or, for
+# the last entry, no valid cookie at all: the keep-alive is dropped and counted invalid.
+test_keepalive() { # FAMILY MSS WANT-SYNPROXY
 	local r c
 	r=$(keepalive "$1" RSYNPROXY "$2")
 	c=$(keepalive "$1" SYNPROXY "$2")
-	echo "SYNPROXY: $c" >&2
-	expect_eq "RSYNPROXY" "$r" "syn-mss=[$3 $3 ] counters=[1 0 2 1 0]" || return 1
-	# The C target checks the keep-alive's cookie against seq - 1 = ISN - 1 and decodes the
-	# next MSS of the table (or fails on the last one): the fix is real.
-	[ "$c" != "$r" ] || fail "SYNPROXY behaved the same: $c"
+	expect_eq "RSYNPROXY" "$r" "syn-mss=[$2 $2 ] counters=[1 0 2 1 0]"
+	expect_eq "SYNPROXY (C bug)" "$c" "$3"
 }
 
 # closed FAMILY TARGET: connect through the proxy to a port nobody listens on.
 closed() {
-	proxy_rules "$1" forward "$2" "${RULE[@]}" || return 1
-	inns c python3 -c '
-import socket, sys
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam); s.settimeout(4)
-try:
-    # The reset may arrive before connect() returns: the proxy completed the handshake.
-    s.connect((sys.argv[1], 8092))
-    s.sendall(b"x")
-    print("closed" if not s.recv(1) else "data")
-except ConnectionResetError:
-    print("reset")
-except socket.timeout:
-    print("timeout")' "$(addr "$1" s)"
+	proxy_rules "$1" forward "$2" "${RULE[@]}"
+	inns c python3 "$TOOLS/xfer.py" refused "$(addr "$1" s)" 8092
 }
 
 test_closed() {
 	local r c
-	r=$(closed "$1" RSYNPROXY) && c=$(closed "$1" SYNPROXY) || return 1
-	expect_eq "RSYNPROXY" "$r" reset && expect_eq "SYNPROXY" "$c" reset
+	r=$(closed "$1" RSYNPROXY)
+	c=$(closed "$1" SYNPROXY)
+	expect_eq "RSYNPROXY" "$r" reset
+	expect_eq "SYNPROXY" "$c" reset
 }
 
-# reset FAMILY TARGET: the backend sends 5000 bytes then aborts the connection.
+# reset FAMILY TARGET: the backend sends 5000 bytes then aborts the connection. Prints what
+# the client saw and where the RST it got sits (relative to the SYN-ACK's seq).
 reset() {
-	local f=$1 tg=$2 dst
+	local f=$1 tg=$2 dst out pre=/tmp/rst.$1.$2 conns
 	dst=$(addr "$f" s)
-	proxy_rules "$f" forward "$tg" "${RULE[@]}" || return 1
-	ip netns exec s python3 "$TOOLS/xfer.py" rst-server "$dst" 8093 5000 >/tmp/rst.srv 2>&1 &
+	proxy_rules "$f" forward "$tg" "${RULE[@]}"
+	capture c veth0 $pre.pcap tcp port 8093
+	ip netns exec s python3 "$TOOLS/xfer.py" rst-server "$dst" 8093 5000 >$pre.srv 2>&1 &
 	local srv=$!
-	wait_for grep -q listening /tmp/rst.srv
-	inns c python3 "$TOOLS/xfer.py" rst-client "$dst" 8093 5000 --timeout 4
-	wait $srv 2>/dev/null
+	bg_track $srv
+	wait_for grep -q listening $pre.srv || fail "server did not start: $(cat $pre.srv)"
+	out=$(inns c python3 "$TOOLS/xfer.py" rst-client "$dst" 8093 5000 --timeout 4)
+	wait $srv || fail "the server failed: $(cat $pre.srv)"
+	sleep 0.3
+	stop "$CAP_PID"
+	conns=$(wire conns --port 8093 $pre.pcap)
+	echo "client=$out $(grep '^conn 1 rst: ' <<<"$conns" | sed 's/^conn 1 rst: /rst-seq=/')"
 }
 
+# The backend sent 5000 bytes: the client's next expected seq is the SYN-ACK's + 5001.
+# C re-initialises seqadj from the RST (isn - seq + 1), which puts it at the SYN-ACK's + 1:
+# left of the client's window, ignored; the client times out.
 test_reset() {
 	local r c
 	r=$(reset "$1" RSYNPROXY)
 	c=$(reset "$1" SYNPROXY)
-	echo "SYNPROXY: $c" >&2
-	expect_eq "RSYNPROXY" "$r" reset || return 1
-	# The C hook re-initialises seqadj from the RST (isn - seq + 1) even for an established
-	# connection, so the client gets it at the wrong sequence number and ignores it.
-	[ "$c" != reset ] || fail "SYNPROXY delivered the reset too"
+	expect_eq "RSYNPROXY" "$r" "client=reset rst-seq=synack+5001"
+	expect_eq "SYNPROXY (C bug)" "$c" "client=timeout rst-seq=synack+1"
+}
+
+# ct_state FAMILY SPORT: the conntrack state of the entry from client port SPORT, or "none".
+ct_state() {
+	local e
+	e=$(inns r cat /proc/net/nf_conntrack | grep -E " sport=$2 dport=8095 " | head -n 1 || true)
+	if [ -z "$e" ]; then echo none; else awk '{print $6}' <<<"$e"; fi
+}
+
+# reopen FAMILY TARGET SPORT: the raw tool opens a connection from client port SPORT to a
+# server that accepts it and resets it at once; the backend's RST leaves the conntrack
+# entry in CLOSE (a reply was seen, so it is not deleted). Within the CLOSE timeout (10 s by
+# default; raised to 60 s here, as python starts take seconds in the debug VM) a real client
+# connects from the same port: its SYN is untracked and answered with a cookie,
+# its ACK does not fit the CLOSE entry's windows (invalid: the target checks the cookie),
+# and the backend SYN finds the CLOSE entry, which conntrack lets through without a state
+# change: the hook's reopen branch runs (conn_reopened). Prints the entry's state between
+# the connections, the second connection's outcome, the counter deltas, and where the ACK
+# that completes the second backend handshake points.
+reopen() {
+	local f=$1 tg=$2 sport=$3 dst pre=/tmp/ro.$1.$2 before after state second=ok
+	dst=$(addr "$f" s)
+	proxy_rules "$f" forward "$tg" "${RULE[@]}"
+	inns r sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_close=60
+	rm -f $pre.*
+	capture c veth0 $pre.client.pcap tcp port 8095
+	local d1=$CAP_PID
+	capture s veth0 $pre.backend.pcap tcp port 8095
+	local d2=$CAP_PID
+	ip netns exec s python3 "$TOOLS/xfer.py" rst-server "$dst" 8095 0 >$pre.srv1 2>&1 &
+	local srv=$!
+	bg_track $srv
+	wait_for grep -q listening $pre.srv1 || fail "server did not start: $(cat $pre.srv1)"
+	before=$(stat_sum r "$(stat_file "$tg")")
+	inns c python3 "$TOOLS/rawtcp.py" handshake --iface veth0 --src "$(addr "$f" c)" --dst "$dst" \
+		--dport 8095 --sport $sport --mss 1460 --sackperm --ts --wscale 7 --timeout 3 >$pre.raw
+	wait $srv || fail "the resetting server failed: $(cat $pre.srv1)"
+	grep -q '"flags": "R' $pre.raw || fail "the raw client got no RST: $(cat $pre.raw)"
+	state=$(ct_state "$f" $sport)
+	ip netns exec s python3 "$TOOLS/xfer.py" server "$dst" 8095 --count 1 >$pre.srv2 2>&1 &
+	srv=$!
+	bg_track $srv
+	wait_for grep -q listening $pre.srv2 || fail "server did not start: $(cat $pre.srv2)"
+	inns c python3 "$TOOLS/xfer.py" client "$dst" 8095 20000 20000 --seed 5 --sport $sport --timeout 5 \
+		>$pre.client 2>&1 || second=failed
+	after=$(stat_sum r "$(stat_file "$tg")")
+	inns r sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_close=10
+	sleep 0.3
+	stop $d1 $d2 $srv
+	wire conns --port 8095 $pre.client.pcap $pre.backend.pcap >$pre.conns
+	wire reopen --port 8095 $pre.client.pcap $pre.backend.pcap >$pre.reopen
+	echo "entry=$state second=$second counters=[$(stat_delta "$before" "$after")] $(cat $pre.reopen)"
+}
+
+test_reopen() { # FAMILY
+	local r c
+	# Each target its own client port: the other's entry must not be found.
+	r=$(reopen "$1" RSYNPROXY 40095)
+	c=$(reopen "$1" SYNPROXY 40096)
+	echo "RSYNPROXY: $r" >&2
+	echo "SYNPROXY:  $c" >&2
+	sed 's/^/RSYNPROXY capture: /' /tmp/ro.$1.RSYNPROXY.conns >&2
+	sed 's/^/SYNPROXY capture: /' /tmp/ro.$1.SYNPROXY.conns >&2
+	expect_eq "RSYNPROXY" "$r" "entry=CLOSE second=ok counters=[2 0 2 0 1] final-ack=bsynack+1"
+	expect_eq "SYNPROXY" "$c" "entry=CLOSE second=failed counters=[2 0 2 0 1] final-ack=bsynack+1-(cookie1-bsynack1)"
 }
 
 # flood FAMILY TARGET: 20000 spoofed SYNs while five clients transfer data.
 flood() {
-	local f=$1 tg=$2 dst net before after ok=0 i
+	local f=$1 tg=$2 dst net spoofed before after ok=0 i
 	dst=$(addr "$f" s)
-	net=10.0.3.0/24
-	[ "$f" = 6 ] && net=fd00:3::/64
-	proxy_rules "$f" forward "$tg" "${RULE[@]}" || return 1
+	net=10.0.3.0/24 spoofed=' src=10\.0\.3\.'
+	[ "$f" = 4 ] || net=fd00:3::/64 spoofed=' src=fd00:3:'
+	proxy_rules "$f" forward "$tg" "${RULE[@]}"
 	ip netns exec s python3 "$TOOLS/xfer.py" server "$dst" 8094 --count 5 >/tmp/fl.srv 2>&1 &
 	local srv=$!
-	wait_for grep -q listening /tmp/fl.srv
+	bg_track $srv
+	wait_for grep -q listening /tmp/fl.srv || fail "server did not start: $(cat /tmp/fl.srv)"
 	before=$(stat_sum r "$(stat_file "$tg")")
-	local ct0
-	ct0=$(inns r cat /proc/net/nf_conntrack | grep -c 'dport=8094')
 	ip netns exec c python3 "$TOOLS/rawtcp.py" flood --src-net $net --dst "$dst" --dport 8094 --count 20000 \
 		--mss 1460 --sackperm --ts --wscale 7 >/tmp/fl.out 2>&1 &
 	local fl=$!
+	bg_track $fl
 	for i in 1 2 3 4 5; do
-		inns c python3 "$TOOLS/xfer.py" client "$dst" 8094 20000 20000 --seed $i --timeout 20 >/dev/null 2>&1 &&
+		if inns c python3 "$TOOLS/xfer.py" client "$dst" 8094 20000 20000 --seed $i --timeout 20 >/dev/null 2>&1; then
 			ok=$((ok + 1))
+		fi
 	done
-	wait $fl
-	kill $srv 2>/dev/null
-	wait $srv 2>/dev/null
+	wait $fl || fail "the flood failed: $(cat /tmp/fl.out)"
+	wait $srv || fail "the server failed: $(cat /tmp/fl.srv)"
 	after=$(stat_sum r "$(stat_file "$tg")")
-	local entries
-	entries=$(inns r cat /proc/net/nf_conntrack | grep -c 'dport=8094')
-	local -a d=($(stat_delta "$before" "$after"))
-	# Spoofed SYNs get a SYN-ACK and nothing else: only the five real clients have entries.
-	echo "clients=$ok/5 entries=$((entries - ct0)) syn_received>=20005:$([ "${d[0]}" -ge 20005 ] && echo yes || echo "no(${d[0]})") cookie_valid=${d[2]}"
+	local text entries delta
+	text=$(inns r cat /proc/net/nf_conntrack)
+	entries=$(grep -cE "$spoofed" <<<"$text" || true)
+	delta=$(stat_delta "$before" "$after")
+	local -a d=($delta)
+	local syn=no
+	[ "${d[0]}" -lt 20005 ] || syn=yes
+	# Spoofed SYNs get a SYN-ACK and nothing else: no entry has a spoofed source.
+	echo "clients=$ok/5 spoofed-entries=$entries syn_received>=20005:$syn(${d[0]}) cookie_valid=${d[2]}"
 }
 
 test_flood() {
-	local r c
-	r=$(flood "$1" RSYNPROXY) && c=$(flood "$1" SYNPROXY) || return 1
-	local want="clients=5/5 entries=5 syn_received>=20005:yes cookie_valid=5"
-	expect_eq "RSYNPROXY" "$r" "$want" && expect_eq "SYNPROXY" "$c" "$want"
+	local r c want="clients=5/5 spoofed-entries=0 syn_received>=20005:yes cookie_valid=5"
+	r=$(flood "$1" RSYNPROXY)
+	c=$(flood "$1" SYNPROXY)
+	expect_eq "RSYNPROXY" "${r/yes(*)/yes}" "$want"
+	expect_eq "SYNPROXY" "${c/yes(*)/yes}" "$want"
 }
 
+t "topology: client, proxy and backend namespaces; the SYNPROXY modules load" setup
 for f in 4 6; do
+	if [ $f = 4 ]; then mid="1300 1440" last=1460; else mid="1220 1420" last=8940; fi
 	t "IPv$f: an ACK with a bad cookie is dropped and counted, as by SYNPROXY" test_bad_cookie $f
-	t "IPv$f: keep-alive during the backend SYN resends it with the right MSS (SYNPROXY does not)" \
-		test_keepalive $f 1300 "$([ $f = 4 ] && echo 1300 || echo 1220)"
+	t "IPv$f: keep-alive during the backend SYN resends it with the right MSS (SYNPROXY: the next table entry)" \
+		test_keepalive $f "${mid% *}" "syn-mss=[$mid ] counters=[1 0 2 1 0]"
+	t "IPv$f: keep-alive with the last MSS table entry resends the SYN (SYNPROXY: dropped as an invalid cookie)" \
+		test_keepalive $f $last "syn-mss=[$last ] counters=[1 1 1 0 0]"
 	t "IPv$f: a refused backend port resets the client, as with SYNPROXY" test_closed $f
-	t "IPv$f: a backend reset of an established connection reaches the client (SYNPROXY's does not)" test_reset $f
+	t "IPv$f: a backend reset of an established connection reaches the client (SYNPROXY's lands left of the window)" test_reset $f
+	t "IPv$f: a reconnect from the same port reopens the CLOSE entry and works (SYNPROXY keeps the old seqadj)" test_reopen $f
 	t "IPv$f: under a spoofed SYN flood clients connect and the flood makes no conntrack entries" test_flood $f
 done

@@ -11,8 +11,10 @@ DKMS_KO=$RSYNPROXY_TOP/build/dkms/modules/$KVER/updates/dkms/rsynproxy.ko
 OPTS="--sack-perm --timestamp --wscale 7 --mss 1460"
 
 installed() {
-	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ] ||
-		fail "package $1 is not installed (tests/packaging.sh install runs before the VM)"
+	local st
+	st=$(dpkg-query -W -f='${Status}' "$1" 2>&1 || true)
+	[ "$st" = "install ok installed" ] ||
+		fail "package $1 is not installed (tests/packaging.sh install runs before the VM): $st"
 }
 
 # bare NS CMD...: run in a namespace with no XTABLES_LIBDIR, so iptables searches only its
@@ -23,79 +25,114 @@ bare() {
 	env -u XTABLES_LIBDIR ip netns exec "$ns" "$@"
 }
 
+# build_id KO: the GNU build ID of a module file, in hex.
+build_id() {
+	local id
+	id=$(readelf -n "$1" | sed -n 's/^ *Build ID: *//p')
+	[ -n "$id" ] || fail "$1 has no build ID"
+	echo "$id"
+}
+
 # The installed plugin, found by each iptables flavour through its built-in directory only.
 plugin_without_libdir() {
-	installed rsynproxy || return 1
+	installed rsynproxy
 	local ipt ns=pkg before want="-A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $OPTS"
 	for ipt in iptables-nft iptables-legacy ip6tables-nft ip6tables-legacy; do
 		netns $ns
 		bare $ns $ipt -A INPUT -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY $OPTS ||
-			fail "$ipt refused the rule" || return 1
-		expect_eq "$ipt -S" "$(bare $ns $ipt -S INPUT | tail -n 1)" "$want" || return 1
+			fail "$ipt refused the rule"
+		expect_eq "$ipt -S" "$(bare $ns $ipt -S INPUT | tail -n 1)" "$want"
 		before=$(bare $ns $ipt-save | grep -v '^#')
 		bare $ns $ipt -F
-		printf '%s\n' "$before" | bare $ns $ipt-restore || fail "$ipt-restore failed" || return 1
-		expect_eq "$ipt-save after restore" "$(bare $ns $ipt-save | grep -v '^#')" "$before" || return 1
+		[ -z "$(bare $ns $ipt -S INPUT | grep -- '-j RSYNPROXY' || true)" ] || fail "$ipt -F left the rule"
+		printf '%s\n' "$before" | bare $ns $ipt-restore || fail "$ipt-restore failed"
+		expect_eq "$ipt-save after restore" "$(bare $ns $ipt-save | grep -v '^#')" "$before"
 		ip netns del $ns
 	done
 }
 
 installed_tool() {
-	installed rsynproxy || return 1
-	expect_eq "rsynproxy --version" "$(/usr/sbin/rsynproxy --version)" "rsynproxy $VERSION" || return 1
+	installed rsynproxy
+	expect_eq "rsynproxy --version" "$(/usr/sbin/rsynproxy --version)" "rsynproxy $VERSION"
 	netns pkgt
-	bare pkgt iptables -A INPUT -p tcp -j RSYNPROXY $OPTS || return 1
-	local out
-	out=$(/usr/sbin/rsynproxy stats --netns pkgt --json) || fail "stats: $out" || return 1
-	grep -q '"syn_received"' <<<"$out" || fail "stats --json: $out"
+	bare pkgt iptables -A INPUT -p tcp -j RSYNPROXY $OPTS
+	local out want got
+	out=$(/usr/sbin/rsynproxy stats --netns pkgt --json) || fail "stats: $out"
+	want=$(stat_sum pkgt rsynproxy)
+	got=$(python3 -c '
+import json, sys
+objs = [json.loads(line) for line in sys.stdin.read().splitlines() if line.strip()]
+t = [o["totals"] for o in objs if o["file"] == "rsynproxy"]
+assert len(t) == 1, objs
+print(" ".join(str(t[0][k]) for k in ("syn_received", "cookie_invalid", "cookie_valid",
+                                      "cookie_retrans", "conn_reopened")))' <<<"$out") ||
+		fail "stats --json has no rsynproxy totals: $out"
+	expect_eq "stats --json totals vs /proc/net/stat/rsynproxy" "$got" "$want"
 	ip netns del pkgt
 }
 
 # Swap the module tree's rsynproxy.ko for the one `dkms install` put in updates/dkms, as on a
-# machine where only the package provides it.
+# machine where only the package provides it; the loaded module must be that file (its build
+# ID, which differs from the test build's).
 dkms_module_loads() {
-	[ -f "$DKMS_KO" ] || fail "no DKMS-installed module at $DKMS_KO" || return 1
+	[ -f "$DKMS_KO" ] || fail "no DKMS-installed module at $DKMS_KO"
+	local tree=/tmp/modroot/lib/modules/$KVER
+	[ -f "$tree/extra/rsynproxy.ko" ] || fail "no test build at $tree/extra/rsynproxy.ko"
+	local dkms_id test_id
+	dkms_id=$(build_id "$DKMS_KO")
+	test_id=$(build_id "$tree/extra/rsynproxy.ko")
+	[ "$dkms_id" != "$test_id" ] || fail "the DKMS and the test build are the same binary ($dkms_id): nothing to tell apart"
 	ip -all netns delete
 	local i
 	for i in $(seq 50); do
 		loaded rsynproxy || break
 		rmmod rsynproxy 2>/dev/null || sleep 0.2
 	done
-	loaded rsynproxy && fail "rsynproxy stays loaded: $(grep rsynproxy /proc/modules)" && return 1
-	local tree=/tmp/modroot/lib/modules/$KVER
-	rm -f "$tree/extra/rsynproxy.ko"
+	! loaded rsynproxy || fail "rsynproxy stays loaded: $(grep rsynproxy /proc/modules)"
+	rm "$tree/extra/rsynproxy.ko"
 	mkdir -p "$tree/updates"
 	cp -r "$(dirname "$DKMS_KO")" "$tree/updates/"
-	depmod -b /tmp/modroot "$KVER" || return 1
-	expect_eq "modinfo -n rsynproxy" "$(modinfo -b /tmp/modroot -k "$KVER" -n rsynproxy)" "$tree/updates/dkms/rsynproxy.ko" || return 1
+	depmod -b /tmp/modroot "$KVER"
+	expect_eq "modinfo -n rsynproxy" "$(modinfo -b /tmp/modroot -k "$KVER" -n rsynproxy)" "$tree/updates/dkms/rsynproxy.ko"
 	# Autoload through the rule, as in use.
 	netns pkgd
-	inns pkgd iptables -A INPUT -p tcp -j RSYNPROXY $OPTS || return 1
-	loaded rsynproxy || fail "the rule did not load the module" || return 1
-	expect_eq "/sys/module/rsynproxy/version" "$(cat /sys/module/rsynproxy/version)" "$VERSION" || return 1
+	inns pkgd iptables -A INPUT -p tcp -j RSYNPROXY $OPTS
+	loaded rsynproxy || fail "the rule did not load the module"
+	expect_eq "/sys/module/rsynproxy/version" "$(cat /sys/module/rsynproxy/version)" "$VERSION"
+	local note
+	note=$(od -An -tx1 -v /sys/module/rsynproxy/notes/.note.gnu.build-id | tr -d ' \n')
+	[[ $note == *"$dkms_id" ]] || fail "the loaded module's build ID note ($note) is not the DKMS build's ($dkms_id; test build $test_id)"
 	ip netns del pkgd
-	# The module's KUnit suite ran at load: the host parses it with the others.
-	cp /sys/kernel/debug/kunit/rsynproxy/results "$RSYNPROXY_OUT/kunit-dkms.ktap"
+}
+
+# The production build carries no KUnit suite: autoloading it ran none (the test build's
+# results directory went with its unload).
+dkms_module_no_kunit() {
+	loaded rsynproxy || fail "the DKMS module is not loaded"
+	[ ! -e /sys/kernel/debug/kunit/rsynproxy ] ||
+		fail "a KUnit suite ran when the DKMS module loaded: $(ls /sys/kernel/debug/kunit/rsynproxy)"
 }
 
 dkms_module_proxies() {
-	loaded rsynproxy || fail "the DKMS module is not loaded" || return 1
-	topo_up || return 1
-	proxy_rules 4 forward RSYNPROXY $OPTS || return 1
+	loaded rsynproxy || fail "the DKMS module is not loaded"
+	topo_up
+	proxy_rules 4 forward RSYNPROXY $OPTS
 	local dst before after
 	dst=$(addr 4 s)
 	ip netns exec s python3 "$TOOLS/xfer.py" server "$dst" 8080 --count 1 >/tmp/pkg.srv 2>&1 &
 	local srv=$!
-	wait_for grep -q listening /tmp/pkg.srv || { kill $srv; fail "server did not start"; return 1; }
+	bg_track $srv
+	wait_for grep -q listening /tmp/pkg.srv || fail "server did not start: $(cat /tmp/pkg.srv)"
 	before=$(stat_sum r rsynproxy)
-	inns c python3 "$TOOLS/xfer.py" client "$dst" 8080 50000 50000 --seed 3 || { kill $srv; fail "transfer failed"; return 1; }
+	inns c python3 "$TOOLS/xfer.py" client "$dst" 8080 50000 50000 --seed 3 || fail "transfer failed"
 	after=$(stat_sum r rsynproxy)
-	wait $srv
-	expect_eq "counter deltas" "$(stat_delta "$before" "$after")" "1 0 1 0 0" || return 1
+	wait $srv || fail "the server failed: $(cat /tmp/pkg.srv)"
+	expect_eq "counter deltas" "$(stat_delta "$before" "$after")" "1 0 1 0 0"
 	ip -all netns delete
 }
 
 t "deb: iptables/ip6tables (nft, legacy) find the installed plugin without XTABLES_LIBDIR; save/restore" plugin_without_libdir
-t "deb: the installed rsynproxy tool runs and reads the counters" installed_tool
-t "dkms: the module DKMS built from the minimal headers loads by autoload (updates/dkms, version $VERSION)" dkms_module_loads
+t "deb: the installed rsynproxy tool runs and reads the counters (JSON equals the proc file)" installed_tool
+t "dkms: the module DKMS built from the minimal headers loads by autoload (updates/dkms, its build ID, version $VERSION)" dkms_module_loads
+t "dkms: the autoloaded DKMS module runs no KUnit suite" dkms_module_no_kunit
 t "dkms: the DKMS-built module proxies a connection byte-exact, counters 1 0 1 0 0" dkms_module_proxies

@@ -1,11 +1,21 @@
-# Sourced by the guest tests: TAP lines and small helpers. Each test is a function that
-# returns non-zero on failure and explains itself on stderr.
+# Sourced by the guest tests: TAP lines and small helpers.
+#
+# Every test is a function run by `t` in its own subshell with errexit, errtrace and
+# pipefail: any command that fails outside an if/while/!/&&/|| condition fails the test,
+# and `fail` exits it. A check is written either as a bare command that must succeed, or
+# as `cond || fail "why"`. Never `cmd && fail …` as the last word of a function without
+# errexit in force, never `fail … && …`: fail does not return.
 
 # t NAME FUNCTION [ARG...]: run a test, print "ok - NAME" or "not ok - NAME" with its output.
 t() {
 	local name=$1 out rc
 	shift
-	out=$("$@" 2>&1)
+	out=$(
+		set -eE -o pipefail
+		shopt -s inherit_errexit
+		trap 'echo "failed: $BASH_COMMAND (${FUNCNAME[0]:-main}:$LINENO)" >&2' ERR
+		"$@" 2>&1
+	)
 	rc=$?
 	if [ "$rc" = 0 ]; then
 		echo "ok - $name"
@@ -16,23 +26,24 @@ t() {
 	return 0
 }
 
-# fail MESSAGE: explain and fail.
+# fail MESSAGE: explain and end the test (tests run in a subshell of `t`).
 fail() {
 	echo "$*" >&2
-	return 1
+	exit 1
 }
 
-# expect_eq WHAT GOT WANT
+# expect_eq WHAT GOT WANT: fatal when they differ.
 expect_eq() {
 	[ "$2" = "$3" ] && return 0
 	printf '%s differs\n--- got\n%s\n--- want\n%s\n' "$1" "$2" "$3" >&2
-	return 1
+	exit 1
 }
 
 # netns NAME: a fresh network namespace with lo up.
 netns() {
-	ip netns del "$1" 2>/dev/null
-	ip netns add "$1" && ip -n "$1" link set lo up
+	ip netns del "$1" 2>/dev/null || true
+	ip netns add "$1"
+	ip -n "$1" link set lo up
 }
 
 # inns NS CMD...: run in a namespace.

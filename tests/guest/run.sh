@@ -1,9 +1,17 @@
 #!/bin/bash
 # Entry point of the in-VM tests (run by tests/run-all through tests/vm-run).
-# Prints TAP lines; KUnit results land in $RSYNPROXY_OUT/*.ktap for the host to parse.
+# Each part prints "# part NAME" then its TAP lines; tests/run-all counts them against
+# tests/plan, so a part that dies halfway is a failure. After the parts: a kmemleak scan and
+# the taint flags (the host greps the whole console log too). KUnit results land in
+# $RSYNPROXY_OUT/*.ktap for the host to parse.
 here=$(dirname "$0")
-for f in "$here"/[0-9]*.sh; do
-	echo "# ${f##*/}"
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=("$here"/[0-9]*.sh)
+for f in "${parts[@]}"; do
+	echo "# part ${f##*/}"
 	bash "$f" || echo "not ok - ${f##*/} ran to the end (exit status $?)"
 done
+echo "# part guest-health"
+. "$here/health.sh"
+health_report
 dmesg >"$RSYNPROXY_OUT/dmesg.txt"

@@ -9,11 +9,14 @@
 
 TOOLS=$RSYNPROXY_TOP/tests/tools
 
+# Each helper is meant to be called as a bare command inside a test (errexit in force): a
+# helper called in a condition (`f || …`, `if f`) runs without errexit.
+
 topo_up() {
 	local n
-	for n in c r s; do netns $n || return 1; done
-	ip link add veth0 netns c type veth peer name veth0 netns r &&
-		ip link add veth1 netns r type veth peer name veth0 netns s || return 1
+	for n in c r s; do netns $n; done
+	ip link add veth0 netns c type veth peer name veth0 netns r
+	ip link add veth1 netns r type veth peer name veth0 netns s
 	ip -n c addr add 10.0.1.99/24 dev veth0
 	ip -n c addr add fd00:1::99/64 dev veth0 nodad
 	ip -n r addr add 10.0.1.1/24 dev veth0
@@ -42,7 +45,7 @@ addr() {
 	esac
 }
 
-ipt_of() { [ "$1" = 6 ] && echo ip6tables || echo iptables; }
+ipt_of() { if [ "$1" = 6 ]; then echo ip6tables; else echo iptables; fi; }
 
 # proxy_rules FAMILY MODE(forward|input) TARGET OPTIONS...: the recipe in r.
 proxy_rules() {
@@ -52,9 +55,9 @@ proxy_rules() {
 	local tg=$3
 	shift 3
 	proxy_flush
-	inns r "$ipt" -t raw -A PREROUTING -i veth0 -p tcp -m tcp --syn -j CT --notrack &&
-		inns r "$ipt" -A "$chain" -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j "$tg" "$@" &&
-		inns r "$ipt" -A "$chain" -i veth0 -m state --state INVALID -j DROP
+	inns r "$ipt" -t raw -A PREROUTING -i veth0 -p tcp -m tcp --syn -j CT --notrack
+	inns r "$ipt" -A "$chain" -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j "$tg" "$@"
+	inns r "$ipt" -A "$chain" -i veth0 -m state --state INVALID -j DROP
 }
 
 proxy_flush() {
@@ -68,11 +71,15 @@ proxy_flush() {
 # stat_sum NS FILE: the five counters of /proc/net/stat/FILE summed over CPUs (hex in, decimal out).
 stat_sum() {
 	local -a sum=(0 0 0 0 0) col
-	local line i
+	local text line i n=0
+	text=$(inns "$1" cat "/proc/net/stat/$2")
 	while read -r line; do
 		col=($line)
+		[ ${#col[@]} = 6 ] || fail "/proc/net/stat/$2: malformed line '$line'"
 		for i in 0 1 2 3 4; do sum[i]=$((sum[i] + 16#${col[i + 1]})); done
-	done < <(inns "$1" cat "/proc/net/stat/$2" | tail -n +2)
+		n=$((n + 1))
+	done < <(tail -n +2 <<<"$text")
+	[ $n -gt 0 ] || fail "/proc/net/stat/$2 has no CPU line"
 	echo "${sum[*]}"
 }
 
@@ -92,4 +99,33 @@ stat_delta() {
 	echo "$((b[0] - a[0])) $((b[1] - a[1])) $((b[2] - a[2])) $((b[3] - a[3])) $((b[4] - a[4]))"
 }
 
-stat_file() { [ "$1" = RSYNPROXY ] && echo rsynproxy || echo synproxy; }
+stat_file() { if [ "$1" = RSYNPROXY ]; then echo rsynproxy; else echo synproxy; fi; }
+
+# stop PID...: end background helpers (tcpdump, servers) that may have exited already.
+stop() {
+	kill "$@" 2>/dev/null || true
+	wait "$@" 2>/dev/null || true
+}
+
+# bg_track PID...: stop these background processes when the test ends, failing or not (each
+# test runs in its own subshell: the EXIT trap is the test's).
+BG=()
+bg_track() {
+	BG+=("$@")
+	trap 'stop "${BG[@]}"' EXIT
+}
+
+# capture NS IFACE FILE FILTER...: tcpdump in the background, its pid in $CAP_PID, once it
+# has written the file header (so nothing sent after this returns is missed).
+capture() {
+	local ns=$1 ifc=$2 file=$3
+	shift 3
+	rm -f "$file"
+	ip netns exec "$ns" tcpdump -i "$ifc" -nn -U -s 256 -w "$file" "$@" >/dev/null 2>&1 &
+	CAP_PID=$!
+	bg_track $CAP_PID
+	wait_for test -s "$file" || fail "tcpdump in $ns on $ifc did not start"
+}
+
+# wire ARGS...: tests/tools/wire.py, fatal on error.
+wire() { python3 "$TOOLS/wire.py" "$@"; }

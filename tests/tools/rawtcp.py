@@ -273,12 +273,14 @@ class TcpPacket:
     options: bytes
     payload: bytes
     rx_time: float = 0.0   # time.monotonic() when it was read from the socket
+    raw: bytes = b""       # the IP packet as received (IP header on, link padding dropped)
 
     def report(self, t0):
         items, d = parse_options(self.options)
         return {"t": round(self.rx_time - t0, 6), "seq": self.seq, "ack": self.ack,
                 "window": self.window, "flags": flags_str(self.flags), "options": d,
-                "option_list": items, "payload_len": len(self.payload)}
+                "option_list": items, "payload_len": len(self.payload),
+                "raw": self.raw.hex()}
 
 
 def parse_tcp(src, dst, seg):
@@ -335,6 +337,15 @@ def parse_ip_tcp(pkt):
                 return None
         return None
     return None
+
+
+def ip_packet_bytes(pkt):
+    """The IP packet without link-layer padding (its own length field says where it ends)."""
+    if pkt and pkt[0] >> 4 == 4 and len(pkt) >= 20:
+        return bytes(pkt[:struct.unpack("!H", pkt[2:4])[0]])
+    if pkt and pkt[0] >> 4 == 6 and len(pkt) >= 40:
+        return bytes(pkt[:40 + struct.unpack("!H", pkt[4:6])[0]])
+    return bytes(pkt)
 
 
 # ---------------------------------------------------------------------------------------
@@ -492,6 +503,7 @@ class Receiver:
             pkt = parse_ip_tcp(data)
             if pkt is not None and match(pkt):
                 pkt.rx_time = now
+                pkt.raw = ip_packet_bytes(data)
                 return pkt
 
     def close(self):
@@ -533,9 +545,9 @@ def open_and_syn(args, result, deadline):
     Fills result and returns (flow, sender, receiver, t0, isn, tsval, synack-or-None).
     """
     flow = Flow(args)
-    isn = random.getrandbits(32)
+    isn = args.isn if args.isn is not None else random.getrandbits(32)
     # Our timestamp clock: arbitrary start, kept below 2**31 so increments never wrap.
-    tsval = random.randint(1, (1 << 31) - 1000)
+    tsval = args.tsval if args.tsval is not None else random.randint(1, (1 << 31) - 1000)
     syn_opts = build_syn_options(args.mss, args.wscale, args.sackperm,
                                  (tsval, 0) if args.ts else None)
     result.update({"family": 4 if flow.family == socket.AF_INET else 6, "sport": flow.sport,
@@ -544,7 +556,8 @@ def open_and_syn(args, result, deadline):
     rx = Receiver(args.iface, flow.family, flow.dst)      # open before sending the SYN
     tx = RawSender(flow.family)
     t0 = time.monotonic()
-    tx.send(flow.packet(isn, 0, SYN, SYN_WINDOW, syn_opts), flow.dst_text, flow.scope_id)
+    syn_flags = SYN | (ECE | CWR if args.ecn else 0)
+    tx.send(flow.packet(isn, 0, syn_flags, SYN_WINDOW, syn_opts), flow.dst_text, flow.scope_id)
     early = []
     result["early"] = early          # packets of the flow that came instead of a SYN-ACK
     until = deadline.clamp(t0 + args.timeout)
@@ -944,6 +957,12 @@ def build_parser():
     g.add_argument("--dport", required=True, type=_int_range(1, 65535))
     g.add_argument("--sport", type=_int_range(1, 65535),
                    help="source port (default: random in 32768-60999)")
+    g.add_argument("--isn", type=_int_range(0, SEQ_MOD - 1),
+                   help="sequence number of the SYN (default: random)")
+    g.add_argument("--tsval", type=_int_range(1, (1 << 31) - 1000),
+                   help="TSval of the SYN with --ts (default: random)")
+    g.add_argument("--ecn", action="store_true",
+                   help="ECN setup SYN: ECE and CWR set (RFC 3168 6.1.1)")
     g.add_argument("--timeout", type=_positive_float, default=3.0,
                    help="seconds to wait for the SYN-ACK; for handshake also how long "
                         "replies are collected after the last packet sent (default 3)")

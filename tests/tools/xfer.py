@@ -4,8 +4,12 @@
 server ADDR PORT [--count N]: accept N connections (default 1); from each, read until the
     client shuts down its side, answer with the SHA-256 of what arrived, then with the number
     of bytes the client asked for, generated from its seed.
-client ADDR PORT BYTES BACK [--seed S] [--timeout T]: send BYTES bytes, ask for BACK bytes
-    back, check the server's digest and the bytes that come back; exit 0 only if all match.
+client ADDR PORT BYTES BACK [--seed S] [--timeout T] [--sport P]: send BYTES bytes, ask for
+    BACK bytes back, check the server's digest and the bytes that come back; exit 0 only if
+    all match.
+refused ADDR PORT [--sport P] [--timeout T]: connect, send one byte, read; prints "reset"
+    (through a proxy, which completes the handshake first), "refused" (a RST to the SYN
+    itself), "timeout", "closed" or "data"; exit 0 either way.
 conns ADDR PORT N: open N connections one after the other (each sends 1 byte, asks 1 back);
     prints the rate.
 listen ADDR PORT: accept and close connections until killed.
@@ -50,9 +54,13 @@ def listener(addr, port):
     return ls
 
 
-def connect(addr, port, timeout):
+def connect(addr, port, timeout, sport=None):
     s = socket.socket(family(addr), socket.SOCK_STREAM)
     s.settimeout(timeout)
+    if sport:
+        # A fixed source port, to reuse a conntrack entry of an earlier connection.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::" if family(addr) == socket.AF_INET6 else "0.0.0.0", sport))
     s.connect((addr, port))
     return s
 
@@ -75,7 +83,7 @@ def server(args):
 
 
 def client(args):
-    s = connect(args.addr, args.port, args.timeout)
+    s = connect(args.addr, args.port, args.timeout, args.sport)
     payload = data(args.seed, args.bytes)
     s.sendall(struct.pack("!QQ", args.seed, args.back))
     s.sendall(payload)
@@ -118,6 +126,19 @@ def rst_client(args):
         print("timeout")
 
 
+def refused(args):
+    try:
+        s = connect(args.addr, args.port, args.timeout, args.sport)
+        s.sendall(b"x")
+        print("closed" if not s.recv(1) else "data")
+    except ConnectionResetError:
+        print("reset")
+    except ConnectionRefusedError:
+        print("refused")
+    except socket.timeout:
+        print("timeout")
+
+
 def conns(args):
     t0 = time.monotonic()
     for i in range(args.n):
@@ -144,6 +165,12 @@ def main():
     cp.add_argument("back", type=int)
     cp.add_argument("--seed", type=int, default=1)
     cp.add_argument("--timeout", type=float, default=10)
+    cp.add_argument("--sport", type=int)
+    fp = sub.add_parser("refused")
+    fp.add_argument("addr")
+    fp.add_argument("port", type=int)
+    fp.add_argument("--sport", type=int)
+    fp.add_argument("--timeout", type=float, default=4)
     lp = sub.add_parser("listen")
     lp.add_argument("addr")
     lp.add_argument("port", type=int)
@@ -158,7 +185,8 @@ def main():
         rp.add_argument("bytes", type=int)
         rp.add_argument("--timeout", type=float, default=4)
     args = p.parse_args()
-    {"server": server, "client": client, "conns": conns, "listen": listen, "rst-server": rst_server, "rst-client": rst_client}[args.cmd](args)
+    {"server": server, "client": client, "conns": conns, "listen": listen, "rst-server": rst_server, "rst-client": rst_client,
+     "refused": refused}[args.cmd](args)
 
 
 if __name__ == "__main__":

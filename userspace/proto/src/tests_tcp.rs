@@ -465,6 +465,21 @@ fn build_every_combination() {
     }
 }
 
+/// The kernel sizes its segment buffers (on the stack) with `MAX_BUILT_LEN`: room for every
+/// option set, and no more than the longest TCP header.
+#[test]
+fn max_built_len_bounds() {
+    let longest = all_combinations()
+        .map(|options| HDR_LEN + opts(options).size())
+        .max()
+        .unwrap();
+    assert!(longest <= MAX_BUILT_LEN, "{longest} > {MAX_BUILT_LEN}");
+    // black_box: a run-time check, so that a wrong constant fails this test (a const assert
+    // would make the mutant unbuildable instead of caught).
+    let built = std::hint::black_box(MAX_BUILT_LEN);
+    assert!(built <= HDR_LEN + MAX_OPT_LEN, "{built}");
+}
+
 #[test]
 fn build_into_short_buffer() {
     let o = opts(OPT_MSS | OPT_TIMESTAMP);
