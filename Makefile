@@ -93,3 +93,22 @@ bench: test-module plugin
 
 vm-shell: test-module plugin
 	@tests/vm-run -- bash -i
+
+# --- KASAN variant of the debug test kernel ----------------------------------------------------
+# 6.12 allows KASAN with Rust only on a clang-built kernel, so this kernel (tests/kernel.config +
+# tests/kernel-kasan.config, build/kasan-kernel, release 6.12.117-kasan) and the module built
+# against it use LLVM (KASAN_LLVM=-14: clang-14, ld.lld-14, llvm-*-14). `make check-kasan`
+# replaces ./rsynproxy.ko with the KASAN build; `make check` rebuilds the GCC one.
+KASAN_LLVM ?= -14
+KASAN_KDIR := $(B)/kasan-kernel
+
+.PHONY: kernel-kasan test-module-kasan check-kasan
+
+kernel-kasan: deps
+	@KERNEL_VARIANT=kasan KASAN_LLVM=$(KASAN_LLVM) scripts/build-kernel
+
+test-module-kasan: kernel-kasan
+	@$(MAKE) --no-print-directory modules KDIR=$(KASAN_KDIR) KUNIT=1 LLVM=$(KASAN_LLVM)
+
+check-kasan: test-module-kasan plugin
+	@RSYNPROXY_VARIANT=kasan tests/run-all

@@ -48,7 +48,7 @@ headers_tree() {
 	local junk
 	# scripts/ keeps the host tools' C sources, as every headers package does.
 	junk=$(find "$HDR" \( -name vmlinux -o -name '*.o' -o -name '*.ko' -o -name '*.a' \) -print -o \
-		-path "$HDR/scripts" -prune -o -name '*.c' -print | head)
+		-path "$HDR/scripts" -prune -o -name '*.c' -print | sed -n 1,10p)
 	[ -z "$junk" ] || fail "headers tree holds build objects or kernel sources: $junk"
 }
 
@@ -237,7 +237,7 @@ dkms_install() {
 		fail "DKMS did not build against $HDR"
 	# A headers tree is read-only input: the build wrote nothing into it.
 	local written
-	written=$(find "$HDR" -newer "$stamp" | head)
+	written=$(find "$HDR" -newer "$stamp" | sed -n 1,10p)
 	[ -z "$written" ] || fail "the build wrote into the headers tree: $written"
 }
 

@@ -122,7 +122,9 @@ test_reset() {
 # ct_state FAMILY SPORT: the conntrack state of the entry from client port SPORT, or "none".
 ct_state() {
 	local e
-	e=$(inns r cat /proc/net/nf_conntrack | grep -E " sport=$2 dport=8095 " | head -n 1 || true)
+	local text
+	text=$(inns r cat /proc/net/nf_conntrack)
+	e=$(grep -E " sport=$2 dport=8095 " <<<"$text" | sed -n 1p || true)
 	if [ -z "$e" ]; then echo none; else awk '{print $6}' <<<"$e"; fi
 }
 

@@ -32,7 +32,7 @@ probe_vs_wire() {
 	wait $d || fail "tcpdump saw no SYN-ACK from the backend"
 	stop $srv
 	# The SYN-ACK's options as tcpdump prints them, in the tool's terms.
-	wire=$(tcpdump -r $cap -nn 2>/dev/null | grep -m1 'Flags \[S\.' | sed -nE 's/.*options \[([^]]*)\].*/\1/p')
+	wire=$(tcpdump -r $cap -nn 2>/dev/null | grep 'Flags \[S\.' | sed -nE '1s/.*options \[([^]]*)\].*/\1/p')
 	[ -n "$wire" ] || fail "no SYN-ACK with options in the capture"
 	local mss=none ws=none sack=no ts=no
 	if [[ $wire =~ mss\ ([0-9]+) ]]; then mss=${BASH_REMATCH[1]}; fi
