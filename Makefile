@@ -105,6 +105,8 @@ KASAN_KDIR := $(B)/kasan-kernel
 .PHONY: kernel-kasan test-module-kasan check-kasan
 
 kernel-kasan: deps
+	@dpkg-query -W clang-14 lld-14 llvm-14 >/dev/null 2>&1 || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang-14 lld-14 llvm-14 >/dev/null
 	@KERNEL_VARIANT=kasan KASAN_LLVM=$(KASAN_LLVM) scripts/build-kernel
 
 test-module-kasan: kernel-kasan

@@ -18,6 +18,7 @@
 #include <linux/tcp.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/ip6_checksum.h>
 #include <net/tcp.h>
 #include <net/route.h>
 #include <net/ip6_route.h>
