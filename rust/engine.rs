@@ -4,7 +4,7 @@
 //! the backend connection (`synproxy_tg4`, `ipv4_synproxy_hook` and their IPv6 twins in C,
 //! here once for both families). Decisions come from [`crate::proto::flow`].
 
-use crate::family::Ip;
+use crate::family::{Ip, Track};
 use crate::glue::conntrack::{is_reply, Conn, SynproxyExt, TcpConn};
 use crate::glue::net::Net;
 use crate::glue::skb::{Skb, Verdict};
@@ -56,7 +56,7 @@ fn now_ms() -> u32 {
 }
 
 /// Sends `r` from `ip`'s source to its destination (or back, `reverse`).
-fn send(net: &Net, skb: &Skb, ip: &Ip, reverse: bool, r: &Reply, ct: Option<(&Conn, u32)>) {
+fn send(net: &Net, skb: &Skb, ip: &Ip, reverse: bool, r: &Reply, ct: Track<'_>) {
     let mut seg = [0u8; tcp::MAX_BUILT_LEN];
     let n = tcp::build(&r.header, &r.options, &mut seg);
     if n != 0 {
@@ -87,12 +87,15 @@ pub(crate) fn target(
             let mut r = flow::syn_ack(info, &t.h, t.opts, now_ms());
             r.header.seq = ip.cookie_init(&t.raw, r.options.mss_encode);
             // As synproxy_send_client_synack: the SYN-ACK carries the SYN's entry, if it has
-            // one, as ESTABLISHED_REPLY, so conntrack in OUTPUT leaves it alone instead of
-            // allocating an entry for it and freeing it again as invalid. An untracked SYN
-            // (`CT --notrack`) has no entry (skb_nfct() is NULL): the SYN-ACK goes out
-            // without one, in C too.
-            let ct =
-                Conn::of(skb).map(|(ct, _)| (ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY));
+            // one, as ESTABLISHED_REPLY, so conntrack in OUTPUT leaves it alone. A SYN with no
+            // entry (`CT --notrack`, the recipe) gets an untracked SYN-ACK. C sends it with
+            // no entry instead: conntrack in OUTPUT then looks it up, counts it invalid, or
+            // worse, attaches a CLOSE entry of an earlier connection from the same port,
+            // whose seqadj shifts the cookie (Documentation/differences.md).
+            let ct = match Conn::of(skb) {
+                Some((ct, _)) => Track::Entry(ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY),
+                None => Track::Untracked,
+            };
             send(net, skb, &ip, true, &r, ct);
             STOLEN
         }
@@ -124,7 +127,7 @@ fn client_ack(st: &NetState, net: &Net, skb: &Skb, ip: &Ip, t: &Tcp, keepalive: 
         ip,
         false,
         &r,
-        Some((st.template(), sys::ip_conntrack_info_IP_CT_NEW)),
+        Track::Entry(st.template(), sys::ip_conntrack_info_IP_CT_NEW),
     );
     true
 }
@@ -230,7 +233,7 @@ fn backend_synack(
     let e = flow::established(&t.h, t.opts, sp.its(), max_win);
     // The ACK's TSecr is the backend's own TSval: send it before the offset exists, or the
     // POST_ROUTING hook would shift it a second time (C sets tsoff first).
-    send(net, skb, ip, true, &e.server_ack, None);
+    send(net, skb, ip, true, &e.server_ack, Track::Lookup);
     if let Some(tsoff) = e.tsoff {
         sp.set_tsoff(tsoff);
         ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
@@ -244,7 +247,7 @@ fn backend_synack(
         ip,
         false,
         &e.client_ack,
-        Some((ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY)),
+        Track::Entry(ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY),
     );
     STOLEN
 }

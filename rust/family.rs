@@ -11,6 +11,16 @@ use crate::proto::wire::{self, IPV4_LEN, IPV6_LEN};
 use crate::sys;
 
 /// The IP header of the packet being handled.
+/// What a packet the proxy builds carries for conntrack in OUTPUT and POSTROUTING.
+pub(crate) enum Track<'a> {
+    /// A reference on this entry, as this `ctinfo`.
+    Entry(&'a crate::glue::conntrack::Conn, u32),
+    /// Nothing to look up: conntrack passes the packet by.
+    Untracked,
+    /// No entry: conntrack in OUTPUT looks it up like any local packet.
+    Lookup,
+}
+
 pub(crate) enum Ip {
     V4(Aligned<IPV4_LEN>),
     V6(Aligned<IPV6_LEN>),
@@ -98,21 +108,15 @@ impl Ip {
         }
     }
 
-    /// Sends what [`Ip::packet`] builds, routed like `orig`, with conntrack entry `ct` if
-    /// given.
-    pub(crate) fn send(
-        &self,
-        net: &Net,
-        orig: &Skb,
-        reverse: bool,
-        seg: &mut [u8],
-        ct: Option<(&crate::glue::conntrack::Conn, u32)>,
-    ) {
+    /// Sends what [`Ip::packet`] builds, routed like `orig`, with the conntrack state `ct`.
+    pub(crate) fn send(&self, net: &Net, orig: &Skb, reverse: bool, seg: &mut [u8], ct: Track<'_>) {
         let Some(skb) = self.packet(net, reverse, seg) else {
             return;
         };
-        if let Some((ct, ctinfo)) = ct {
-            skb.attach(ct, ctinfo);
+        match ct {
+            Track::Entry(ct, ctinfo) => skb.attach(ct, ctinfo),
+            Track::Untracked => skb.untrack(),
+            Track::Lookup => {}
         }
         skb.send(net, orig, self.is_v6());
     }

@@ -229,6 +229,13 @@ impl NewSkb {
         unsafe { sys::rsynproxy_ct_attach(self.0.as_ptr(), ct.as_ptr(), ctinfo) };
     }
 
+    /// Marks the packet untracked (`nf_ct_set(skb, NULL, IP_CT_UNTRACKED)`): conntrack in
+    /// OUTPUT and POSTROUTING passes it by.
+    pub(crate) fn untrack(&self) {
+        // SAFETY: the skb is ours and has no entry yet; untracked holds no reference.
+        unsafe { sys::rsynproxy_ct_untracked(self.0.as_ptr()) };
+    }
+
     /// Routes the packet like `orig` and sends it out through OUTPUT and POSTROUTING.
     pub(crate) fn send(self, net: &Net, orig: &Skb, ipv6: bool) {
         let skb = self.0.as_ptr();

@@ -116,6 +116,11 @@ void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int 
 	nf_conntrack_get(&ct->ct_general);
 }
 
+void rsynproxy_ct_untracked(struct sk_buff *nskb)
+{
+	nf_ct_set(nskb, NULL, IP_CT_UNTRACKED);
+}
+
 void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event)
 {
 	nf_conntrack_event_cache(event, ct);

@@ -84,6 +84,7 @@ struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo
 struct nf_conn_synproxy *rsynproxy_ct_synproxy(const struct nf_conn *ct);
 u8 rsynproxy_ct_protonum(const struct nf_conn *ct);
 void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int ctinfo);
+void rsynproxy_ct_untracked(struct sk_buff *nskb);
 void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event);
 void rsynproxy_seqadj_reset(struct nf_conn *ct);
 struct nf_conn *rsynproxy_tmpl_alloc(struct net *net);

@@ -8,7 +8,7 @@
 
 # t NAME FUNCTION [ARG...]: run a test, print "ok - NAME" or "not ok - NAME" with its output.
 t() {
-	local name=$1 out rc
+	local name=$1 out rc t0=$SECONDS
 	shift
 	out=$(
 		set -eE -o pipefail
@@ -17,12 +17,14 @@ t() {
 		"$@" 2>&1
 	)
 	rc=$?
+	# The time each test took, as a TAP comment line (where a slow run spends it).
 	if [ "$rc" = 0 ]; then
 		echo "ok - $name"
 	else
 		echo "not ok - $name"
 		printf '%s\n' "$out" | sed 's/^/#   /'
 	fi
+	echo "#   $((SECONDS - t0)) s"
 	return 0
 }
 

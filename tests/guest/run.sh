@@ -11,6 +11,7 @@ for f in "${parts[@]}"; do
 	echo "# part ${f##*/}"
 	bash "$f" || echo "not ok - ${f##*/} ran to the end (exit status $?)"
 done
+. "$here/lib.sh"
 echo "# part guest-health"
 . "$here/health.sh"
 health_report

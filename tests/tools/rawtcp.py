@@ -600,7 +600,7 @@ def cmd_handshake(args, result):
 
     # Third packet of the handshake: SND.NXT = ISN + 1, acknowledging the cookie (+1 for SYN).
     ack_seq = seq_add(isn, 1)
-    ack_ack = seq_add(cookie, 1 + (BAD_COOKIE_DELTA if args.bad_cookie else 0))
+    ack_ack = seq_add(cookie, 1 + (BAD_COOKIE_DELTA if args.bad_cookie else 0) + args.ack_delta)
     tsval += 1
     tx.send(flow.packet(ack_seq, ack_ack, ACK, ACK_WINDOW, ts_block(tsval)),
             flow.dst_text, flow.scope_id)
@@ -989,6 +989,9 @@ def build_parser():
     h.add_argument("--keepalive-after", type=_nonneg_float, metavar="SECONDS",
                    help="after the ACK, wait this long (still collecting), then send a "
                         "keep-alive: ACK, seq ISN (SND.NXT-1), ack cookie+1, no data")
+    h.add_argument("--ack-delta", type=int, default=0, metavar="N",
+                   help="acknowledge cookie+1+N (modulo 2**32; N may be negative): to ACK "
+                        "the value a SYN-ACK had before a middlebox shifted it")
     h.add_argument("--bad-cookie", action="store_true",
                    help=f"acknowledge cookie+1+{BAD_COOKIE_DELTA} instead of cookie+1")
     h.set_defaults(func=cmd_handshake)
