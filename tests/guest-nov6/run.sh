@@ -48,7 +48,7 @@ test_proxy() {
 	ip netns exec s python3 "$TOOLS/xfer.py" server 10.0.2.99 $PORT >/tmp/nov6.srv 2>&1 &
 	local srv=$!
 	# Stop the server if the test fails early; a clean end has already reaped it.
-	trap 'kill $srv 2>/dev/null; wait $srv 2>/dev/null || true' EXIT
+	trap 'kill $srv 2>/dev/null || true; wait $srv 2>/dev/null || true' EXIT
 	local i
 	for i in $(seq 100); do grep -q listening /tmp/nov6.srv && break; sleep 0.1; done
 	grep -q listening /tmp/nov6.srv || fail "server: $(cat /tmp/nov6.srv)"

@@ -75,7 +75,7 @@ run_case() {
 	inns c python3 "$TOOLS/xfer.py" client "$dst" $PORT 70001 1 --seed 2 || fail "$tg: transfer 2 failed"
 	after=$(stat_sum r "$(stat_file "$tg")")
 	wait $srv || fail "$tg: the server failed: $(cat "$pre.srv")"
-	sleep 0.5
+	settle "$pre.client.pcap" "$pre.backend.pcap"
 	stop $d1 $d2
 	stat_delta "$before" "$after" >"$pre.counters"
 }

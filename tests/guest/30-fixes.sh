@@ -57,7 +57,7 @@ keepalive() {
 	inns c python3 "$TOOLS/rawtcp.py" handshake --iface veth0 --src "$(addr "$f" c)" --dst "$(addr "$f" s)" \
 		--dport 8091 --mss "$mss" --sackperm --ts --wscale 7 --keepalive-after 1 --timeout 1 >/dev/null
 	after=$(stat_sum r "$(stat_file "$tg")")
-	sleep 0.3
+	settle $cap
 	stop "$CAP_PID"
 	inns s $ipt -F INPUT
 	syns=$(tcpdump -r $cap -nn 2>/dev/null | grep 'Flags \[S' | sed -nE 's/.*mss ([0-9]+).*/\1/p' | tr '\n' ' ')
@@ -102,7 +102,7 @@ reset() {
 	wait_for grep -q listening $pre.srv || fail "server did not start: $(cat $pre.srv)"
 	out=$(inns c python3 "$TOOLS/xfer.py" rst-client "$dst" 8093 5000 --timeout 4)
 	wait $srv || fail "the server failed: $(cat $pre.srv)"
-	sleep 0.3
+	settle $pre.pcap
 	stop "$CAP_PID"
 	conns=$(wire conns --port 8093 $pre.pcap)
 	echo "client=$out $(grep '^conn 1 rst: ' <<<"$conns" | sed 's/^conn 1 rst: /rst-seq=/')"

@@ -121,10 +121,25 @@ capture() {
 	local ns=$1 ifc=$2 file=$3
 	shift 3
 	rm -f "$file"
-	ip netns exec "$ns" tcpdump -i "$ifc" -nn -U -s 256 -w "$file" "$@" >/dev/null 2>&1 &
+	# --immediate-mode: libpcap otherwise hands packets over in blocks, up to a second
+	# late, and a capture stopped in that second loses them. -B: an 8 MiB ring, as tcpdump
+	# can fall behind a burst under TCG.
+	ip netns exec "$ns" tcpdump -i "$ifc" -nn -U --immediate-mode -s 256 -B 8192 -w "$file" "$@" >/dev/null 2>&1 &
 	CAP_PID=$!
 	bg_track $CAP_PID
 	wait_for test -s "$file" || fail "tcpdump in $ns on $ifc did not start"
+}
+
+# settle FILE...: wait until the captures stop growing (1 s without a new byte, at most
+# 15 s), so that stopping tcpdump loses nothing it has yet to write.
+settle() {
+	local i now last=
+	for i in $(seq 15); do
+		now=$(stat -c %s "$@" | tr '\n' ' ')
+		[ "$now" = "$last" ] && return 0
+		last=$now
+		sleep 1
+	done
 }
 
 # wire ARGS...: tests/tools/wire.py, fatal on error.
