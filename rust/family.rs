@@ -10,7 +10,6 @@ use crate::proto::tcp::HDR_LEN;
 use crate::proto::wire::{self, IPV4_LEN, IPV6_LEN};
 use crate::sys;
 
-/// The IP header of the packet being handled.
 /// What a packet the proxy builds carries for conntrack in OUTPUT and POSTROUTING.
 pub(crate) enum Track<'a> {
     /// A reference on this entry, as this `ctinfo`.
@@ -21,6 +20,7 @@ pub(crate) enum Track<'a> {
     Lookup,
 }
 
+/// The IP header of the packet being handled.
 pub(crate) enum Ip {
     V4(Aligned<IPV4_LEN>),
     V6(Aligned<IPV6_LEN>),

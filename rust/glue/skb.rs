@@ -232,7 +232,9 @@ impl NewSkb {
     /// Marks the packet untracked (`nf_ct_set(skb, NULL, IP_CT_UNTRACKED)`): conntrack in
     /// OUTPUT and POSTROUTING passes it by.
     pub(crate) fn untrack(&self) {
-        // SAFETY: the skb is ours and has no entry yet; untracked holds no reference.
+        // SAFETY: `Ip::send` calls this on the skb `Ip::packet` just allocated, before it is
+        // sent: it is ours and has no entry. An untracked mark holds no reference, so
+        // freeing or sending the skb later needs no put.
         unsafe { sys::rsynproxy_ct_untracked(self.0.as_ptr()) };
     }
 

@@ -5,13 +5,13 @@
 # the taint flags (the host greps the whole console log too). KUnit results land in
 # $RSYNPROXY_OUT/*.ktap for the host to parse.
 here=$(dirname "$0")
+. "$here/lib.sh" # health.sh's checks run through `t`
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=("$here"/[0-9]*.sh)
 for f in "${parts[@]}"; do
 	echo "# part ${f##*/}"
 	bash "$f" || echo "not ok - ${f##*/} ran to the end (exit status $?)"
 done
-. "$here/lib.sh"
 echo "# part guest-health"
 . "$here/health.sh"
 health_report
