@@ -26,7 +26,7 @@ DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir \
 		$(shell find rust -name '*.rs' -o -name '*.c' -o -name '*.h')))
 
 .PHONY: all check-kdir modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
-	mutants cargo-mutants \
+	mutants cargo-mutants soak fuzz \
 	headers install-dkms-src deb
 
 all: modules
@@ -87,6 +87,17 @@ mutants: test-module plugin
 # cargo-mutants over the host build of the protocol logic (userspace/proto).
 cargo-mutants: deps
 	@scripts/cargo-mutants
+
+# Coverage-guided fuzzing of rust/proto (tests/fuzz-proto), FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	@tests/fuzz-proto --seconds $(FUZZ_SECONDS) --tap
+
+# The hostile battery of make check, long: fuzzing, churn, floods with flows, allocation
+# failures (tests/soak; SOAK_* parameters there). About two hours on 2 cores (estimated from
+# the short battery's per-test times).
+soak: test-module plugin
+	@tests/soak
 
 bench: test-module plugin
 	@tests/vm-run --timeout 3000 -- tests/bench.sh

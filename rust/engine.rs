@@ -272,9 +272,9 @@ pub(crate) fn adjust_timestamps(
         let mut changes = [(0u32, 0u32); 4];
         let mut n = 0;
         let opts = w.bytes().get_mut(thoff + HDR_LEN..end)?;
-        tcp::adjust_timestamps(opts, dir, tsoff, |old, new| {
+        tcp::adjust_timestamps(opts, dir, tsoff, |at, old, new| {
             if let Some(c) = changes.get_mut(n) {
-                *c = (old, new);
+                *c = (tcp::csum_word(old, at), tcp::csum_word(new, at));
                 n += 1;
             }
         });

@@ -257,8 +257,13 @@ pub enum Dir {
 
 /// Shifts the timestamp option(s) in an option area by `tsoff`: a reply's TSval is lowered
 /// (the client sees our clock), an original packet's TSecr raised (the server sees its own).
-/// Calls `changed(old, new)` for each rewritten word, for the checksum.
-pub fn adjust_timestamps(opts: &mut [u8], dir: Dir, tsoff: u32, mut changed: impl FnMut(u32, u32)) {
+/// Calls `changed(at, old, new)` for each rewritten word, `at` being its offset in `opts`.
+pub fn adjust_timestamps(
+    opts: &mut [u8],
+    dir: Dir,
+    tsoff: u32,
+    mut changed: impl FnMut(usize, u32, u32),
+) {
     if tsoff == 0 {
         return;
     }
@@ -276,6 +281,20 @@ pub fn adjust_timestamps(opts: &mut [u8], dir: Dir, tsoff: u32, mut changed: imp
         let old = be32(opts, word);
         let value = new(old, tsoff);
         opts[word..word + 4].copy_from_slice(&value.to_be_bytes());
-        changed(old, value);
+        changed(word, old, value);
+    }
+}
+
+/// A 32-bit word at byte offset `at` of an option area (so of the segment: the area starts
+/// at 20) as the TCP checksum's 16-bit columns add it up. At an odd offset its bytes
+/// b0 b1 b2 b3 fall in three columns (.. b0)(b1 b2)(b3 ..), which sum like the aligned word
+/// b1 b0 b3 b2: that is what an incremental update (RFC 1624, `inet_proto_csum_replace4`)
+/// must be given. Linux, Windows and the BSDs align the timestamp option, but a NOP before
+/// it is legal, and nf_synproxy_core.c passes the bare values: a wrong checksum (C bug 6).
+pub fn csum_word(word: u32, at: usize) -> u32 {
+    if at % 2 == 1 {
+        word.swap_bytes().rotate_left(16)
+    } else {
+        word
     }
 }

@@ -3,7 +3,8 @@
 # SYNPROXY in the same VM: a bad cookie, the keep-alive while the backend SYN is in flight
 # (C decodes the wrong MSS), a refused backend port, a backend resetting an established
 # connection (C mistranslates the RST), a reconnect that reopens an entry in CLOSE (C shifts
-# its SYN-ACK by the old offset), and a spoofed SYN flood. Where C is buggy, the test asserts
+# its SYN-ACK by the old offset), a timestamp option at an odd offset (C leaves a bad checksum
+# after translating it), and a spoofed SYN flood. Where C is buggy, the test asserts
 # the exact shape of its bug, so that a change on either side shows.
 . "$(dirname "$0")/topo.sh"
 
@@ -258,6 +259,35 @@ test_flood() {
 	expect_eq "SYNPROXY" "${c/yes(*)/yes}" "$want"
 }
 
+# odd_ts FAMILY TARGET PORT: one in-window segment of a proxied connection whose TSecr sits
+# at an odd offset (NOP, then the option), translated by the proxy on its way to the backend;
+# prints how many such segments the backend's link saw and what tcpdump says of their TCP
+# checksum (recomputed from the bytes: the receiver may trust the stale skb->csum instead).
+odd_ts() {
+	local f=$1 tg=$2 port=$3 dir=/tmp/odd-$1-$2 n sums
+	proxy_rules "$f" forward "$tg" "${RULE[@]}"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	python3 "$TOOLS/fuzzwire.py" hold --out "$dir/conns.json" --ready "$dir/ready" "$f:s:$(addr "$f" s):$port:1" >"$dir/hold" 2>&1 &
+	bg_track $!
+	wait_for test -e "$dir/ready" || fail "no held connection: $(cat "$dir/hold")"
+	capture s veth0 "$dir/s.pcap" tcp port "$port"
+	inns c python3 "$TOOLS/fuzzwire.py" inject --conns "$dir/conns.json"
+	sleep 1
+	settle "$dir/s.pcap"
+	stop $CAP_PID
+	# The verdict of the header line before each payload that carries the marker.
+	sums=$(tcpdump -r "$dir/s.pcap" -nn -vv -A 2>/dev/null |
+		awk 'match($0, /cksum 0x[0-9a-f]+ \((in)?correct/) { v = substr($0, RSTART, RLENGTH); sub(/.*\(/, "", v) } /odd-offset/ { print v }')
+	n=$(grep -c . <<<"$sums" || true)
+	echo "segments=$n checksum=$(sort -u <<<"$sums" | tr '\n' ' ' | sed 's/ $//')"
+}
+
+test_odd_ts() {
+	expect_eq "RSYNPROXY: the segment at the backend" "$(odd_ts "$1" RSYNPROXY 8096)" "segments=1 checksum=correct"
+	expect_eq "SYNPROXY (C bug 6)" "$(odd_ts "$1" SYNPROXY 8097)" "segments=1 checksum=incorrect"
+}
+
 t "topology: client, proxy and backend namespaces; the SYNPROXY modules load" setup
 for f in 4 6; do
 	if [ $f = 4 ]; then mid="1300 1440" last=1460; else mid="1220 1420" last=8940; fi
@@ -269,5 +299,6 @@ for f in 4 6; do
 	t "IPv$f: a refused backend port resets the client, as with SYNPROXY" test_closed $f
 	t "IPv$f: a backend reset of an established connection reaches the client (SYNPROXY's lands left of the window)" test_reset $f
 	t "IPv$f: a reconnect from the same port within the CLOSE timeout reopens the entry and works (SYNPROXY: SYN-ACK shifted by the old offset)" test_reconnect $f
+	t "IPv$f: a timestamp at an odd offset keeps a valid checksum through the translation (SYNPROXY: wrong, C bug 6)" test_odd_ts $f
 	t "IPv$f: under a spoofed SYN flood clients connect and the flood makes no conntrack entries" test_flood $f
 done

@@ -13,22 +13,6 @@
 OPTS=(--sack-perm --timestamp --wscale 7 --mss 1460)
 PORT=9000
 
-# hooks_of NS [MODULE]: how many hooks of MODULE (rsynproxy) `nft list hooks` shows in NS.
-hooks_of() {
-	local out
-	out=$(inns "$1" nft list hooks)
-	grep -c "\[${2:-rsynproxy}\]" <<<"$out" || true
-}
-
-expect_hooks() { # NS WANT WHEN [MODULE]
-	local n
-	n=$(hooks_of "$1" "${4:-rsynproxy}")
-	[ "$n" = "$2" ] || fail "$3: $n ${4:-rsynproxy} hooks in $1, want $2; nft list hooks: $(inns "$1" nft list hooks)"
-}
-
-refcnt() { cat "/sys/module/$1/refcnt"; }
-refcnt_is() { [ "$(refcnt "$1")" = "$2" ]; }
-
 # A TCP peer that stays connected: `server ADDR PORT` echoes on every connection it accepts;
 # `idle ADDR PORT` and `stream ADDR PORT` connect, check one echoed round trip, print "up",
 # then hold the connection idle or keep sending through it until killed.

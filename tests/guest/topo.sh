@@ -17,24 +17,38 @@ topo_up() {
 	for n in c r s; do netns $n; done
 	ip link add veth0 netns c type veth peer name veth0 netns r
 	ip link add veth1 netns r type veth peer name veth0 netns s
-	ip -n c addr add 10.0.1.99/24 dev veth0
-	ip -n c addr add fd00:1::99/64 dev veth0 nodad
-	ip -n r addr add 10.0.1.1/24 dev veth0
-	ip -n r addr add fd00:1::1/64 dev veth0 nodad
-	ip -n r addr add 10.0.2.1/24 dev veth1
-	ip -n r addr add fd00:2::1/64 dev veth1 nodad
-	ip -n s addr add 10.0.2.99/24 dev veth0
-	ip -n s addr add fd00:2::99/64 dev veth0 nodad
-	for n in c r s; do ip -n $n link set veth0 up; done
-	ip -n r link set veth1 up
-	ip -n c route add default via 10.0.1.1
-	ip -n c -6 route add default via fd00:1::1
-	ip -n s route add default via 10.0.2.1
-	ip -n s -6 route add default via fd00:2::1
-	ip -n r route add 10.0.3.0/24 via 10.0.1.99
-	ip -n r -6 route add fd00:3::/64 via fd00:1::99
-	inns r sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	inns r sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+	# One `ip -batch` per namespace: a process start costs tens of ms under TCG.
+	# Fixed link-layer addresses: frames built in advance (tests/tools/fuzzwire.py) stay valid
+	# across topologies.
+	ip -n c -b - <<-EOF
+		link set veth0 address 02:00:00:00:01:99
+		addr add 10.0.1.99/24 dev veth0
+		addr add fd00:1::99/64 dev veth0 nodad
+		link set veth0 up
+		route add default via 10.0.1.1
+		route add default via fd00:1::1
+	EOF
+	ip -n r -b - <<-EOF
+		link set veth0 address 02:00:00:00:01:01
+		link set veth1 address 02:00:00:00:02:01
+		addr add 10.0.1.1/24 dev veth0
+		addr add fd00:1::1/64 dev veth0 nodad
+		addr add 10.0.2.1/24 dev veth1
+		addr add fd00:2::1/64 dev veth1 nodad
+		link set veth0 up
+		link set veth1 up
+		route add 10.0.3.0/24 via 10.0.1.99
+		route add fd00:3::/64 via fd00:1::99
+	EOF
+	ip -n s -b - <<-EOF
+		link set veth0 address 02:00:00:00:02:99
+		addr add 10.0.2.99/24 dev veth0
+		addr add fd00:2::99/64 dev veth0 nodad
+		link set veth0 up
+		route add default via 10.0.2.1
+		route add default via fd00:2::1
+	EOF
+	inns r sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 net.netfilter.nf_conntrack_tcp_loose=0
 }
 
 # addr FAMILY HOST: the address of c, r (client side) or s.
@@ -144,3 +158,77 @@ settle() {
 
 # wire ARGS...: tests/tools/wire.py, fatal on error.
 wire() { python3 "$TOOLS/wire.py" "$@"; }
+
+# hooks_of NS [MODULE]: how many hooks of MODULE (rsynproxy) `nft list hooks` shows in NS.
+hooks_of() {
+	local out
+	out=$(inns "$1" nft list hooks)
+	grep -c "\[${2:-rsynproxy}\]" <<<"$out" || true
+}
+
+expect_hooks() { # NS WANT WHEN [MODULE]
+	local n
+	n=$(hooks_of "$1" "${4:-rsynproxy}")
+	[ "$n" = "$2" ] || fail "$3: $n ${4:-rsynproxy} hooks in $1, want $2; nft list hooks: $(inns "$1" nft list hooks)"
+}
+
+refcnt() { cat "/sys/module/$1/refcnt"; }
+refcnt_is() { [ "$(refcnt "$1")" = "$2" ]; }
+
+# recipe TARGET OPTIONS...: the recipe as input for iptables-restore or ip6tables-restore
+# (raw and filter tables, FORWARD and INPUT from veth0).
+recipe() {
+	local tg=$1 chain
+	shift
+	printf '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n'
+	printf -- '-A PREROUTING -i veth0 -p tcp -m tcp --syn -j CT --notrack\nCOMMIT\n'
+	printf '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n'
+	for chain in FORWARD INPUT; do
+		printf -- '-A %s -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j %s %s\n' "$chain" "$tg" "$*"
+		printf -- '-A %s -i veth0 -m state --state INVALID -j DROP\n' "$chain"
+	done
+	printf 'COMMIT\n'
+}
+
+# proxy_rules_all TARGET OPTIONS...: the recipe in r for both families, replacing r's raw and
+# filter tables (one restore per family: a process start costs much under TCG).
+proxy_rules_all() {
+	recipe "$@" | inns r iptables-restore
+	recipe "$@" | inns r ip6tables-restore
+}
+
+# drops: frames the receive backlogs dropped, all CPUs (/proc/net/softnet_stat, column 2).
+drops() {
+	local -a col
+	local s=0
+	while read -r -a col; do s=$((s + 16#${col[1]})); done </proc/net/softnet_stat
+	echo $s
+}
+
+# trafgen_in NS ARG...: trafgen in NS, from /tmp (it writes a temporary file into the current
+# directory; the guest's root is read-only), without its global socket-memory tuning.
+trafgen_in() {
+	local ns=$1
+	shift
+	(cd /tmp && ip netns exec "$ns" trafgen --no-sock-mem "$@")
+}
+
+# hostile_setup DIR: the topology, the SYNPROXY modules, an empty scratch DIR, and in $MACS
+# the link-layer addresses that frames built in advance need (tests/tools/fuzzwire.py).
+hostile_setup() {
+	topo_up
+	modprobe ipt_SYNPROXY
+	modprobe ip6t_SYNPROXY
+	rm -rf "$1"
+	mkdir -p "$1"
+	MACS="c0=$(mac c veth0),r0=$(mac r veth0),r1=$(mac r veth1),s0=$(mac s veth0)"
+}
+
+# ct_count: the entries of r's conntrack table (what conntrack -L lists).
+ct_count() { inns r cat /proc/net/nf_conntrack | wc -l; }
+
+# mac NS IFACE: the interface's link-layer address.
+mac() { ip -n "$1" -o link show "$2" | sed -E 's/.*link\/ether ([0-9a-f:]+).*/\1/'; }
+
+# figure KEY=VALUE...: a line for the table of make soak ($RSYNPROXY_OUT/figures).
+figure() { echo "$*" >>"$RSYNPROXY_OUT/figures"; }

@@ -11,6 +11,8 @@ mod kernel_proto;
 
 pub use kernel_proto::*;
 
+pub mod c_reference;
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

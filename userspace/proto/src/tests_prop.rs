@@ -1,62 +1,14 @@
 //! Property tests: the option walkers against line-by-line transcriptions of the C loops in
 //! nf_synproxy_core.c, on arbitrary and on option-shaped byte strings.
 
-use crate::info::{OPT_ECN, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE};
+use crate::c_reference::c_parse;
+use crate::info::{OPT_ECN, OPT_MSS, OPT_TIMESTAMP, OPT_WSCALE};
 use crate::tcp::{self, adjust_timestamps, Dir, Header, Options, HDR_LEN};
 use crate::wire;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use std::ops::Range;
 use std::vec::Vec;
-
-/// `synproxy_parse_options`, transcribed: `length` counts down, `ptr` walks on.
-fn c_parse(area: &[u8]) -> Options {
-    let mut o = Options::default();
-    let mut length = area.len() as isize;
-    let mut ptr = 0;
-    while length > 0 {
-        let opcode = area[ptr];
-        ptr += 1;
-        match opcode {
-            0 => return o,
-            1 => {
-                length -= 1;
-                continue;
-            }
-            _ => {
-                if length < 2 {
-                    return o;
-                }
-                let opsize = isize::from(area[ptr]);
-                ptr += 1;
-                if opsize < 2 || opsize > length {
-                    return o;
-                }
-                let b = &area[ptr..];
-                match (opcode, opsize) {
-                    (2, 4) => {
-                        o.mss_option = u16::from_be_bytes([b[0], b[1]]);
-                        o.options |= OPT_MSS;
-                    }
-                    (3, 3) => {
-                        o.wscale = if b[0] > 14 { 14 } else { b[0] };
-                        o.options |= OPT_WSCALE;
-                    }
-                    (8, 10) => {
-                        o.tsval = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-                        o.tsecr = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-                        o.options |= OPT_TIMESTAMP;
-                    }
-                    (4, 2) => o.options |= OPT_SACK_PERM,
-                    _ => {}
-                }
-                ptr += opsize as usize - 2;
-                length -= opsize;
-            }
-        }
-    }
-    o
-}
 
 /// `synproxy_tstamp_adjust`, transcribed (`optoff`/`optend`). Returns the checksum updates
 /// and the byte ranges rewritten.
@@ -174,7 +126,7 @@ proptest! {
         let dir = if reply { Dir::Reply } else { Dir::Original };
         let mut got = area.clone();
         let mut calls = Vec::new();
-        adjust_timestamps(&mut got, dir, tsoff, |old, new| calls.push((old, new)));
+        adjust_timestamps(&mut got, dir, tsoff, |_, old, new| calls.push((old, new)));
         let mut want = area.clone();
         let (want_calls, fields) = c_adjust(&mut want, reply, tsoff);
         prop_assert_eq!(&got, &want);
@@ -197,8 +149,8 @@ proptest! {
     #[test]
     fn adjust_reverts(area in area(), tsoff in any::<u32>()) {
         let mut a = area.clone();
-        adjust_timestamps(&mut a, Dir::Reply, tsoff, |_, _| {});
-        adjust_timestamps(&mut a, Dir::Reply, tsoff.wrapping_neg(), |_, _| {});
+        adjust_timestamps(&mut a, Dir::Reply, tsoff, |_, _, _| {});
+        adjust_timestamps(&mut a, Dir::Reply, tsoff.wrapping_neg(), |_, _, _| {});
         prop_assert_eq!(a, area);
     }
 

@@ -502,7 +502,7 @@ fn build_into_short_buffer() {
 /// Runs `adjust_timestamps`, returning the calls to the callback.
 fn adjust(area: &mut [u8], dir: Dir, tsoff: u32) -> Vec<(u32, u32)> {
     let mut calls = Vec::new();
-    adjust_timestamps(area, dir, tsoff, |old, new| calls.push((old, new)));
+    adjust_timestamps(area, dir, tsoff, |_, old, new| calls.push((old, new)));
     calls
 }
 
@@ -538,7 +538,7 @@ fn adjust_zero_offset_does_nothing() {
     let before = cat(&[&[2, 4, 5, 0xb4, 4, 2], &ts(1, 2), &[1, 3, 3, 7]]);
     for dir in [Dir::Reply, Dir::Original] {
         let mut area = before.clone();
-        adjust_timestamps(&mut area, dir, 0, |_, _| panic!("callback with tsoff 0"));
+        adjust_timestamps(&mut area, dir, 0, |_, _, _| panic!("callback with tsoff 0"));
         assert_eq!(area, before);
     }
 }
@@ -602,4 +602,78 @@ fn adjust_leaves_malformed_areas_alone() {
     let mut area = before.clone();
     assert_eq!(adjust(&mut area, Dir::Reply, 1), NO_CALLS);
     assert_eq!(area, before);
+}
+
+/// RFC 1624 eqn. 3, as `inet_proto_csum_replace4` applies it to a checksum field.
+fn csum_replace4(check: u16, old: u32, new: u32) -> u16 {
+    let mut sum = u32::from(!check);
+    for w in [!(old >> 16), !old & 0xffff, new >> 16, new & 0xffff] {
+        sum += w & 0xffff;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A segment (ACK, doff from the area) with `area` as its options and a valid checksum.
+fn segment(area: &[u8]) -> Vec<u8> {
+    let mut seg = vec![0u8; HDR_LEN];
+    seg[12] = (((HDR_LEN + area.len()) / 4) as u8) << 4;
+    seg[13] = 0x10;
+    seg.extend_from_slice(area);
+    crate::wire::set_tcp_checksum(&SRC4, &DST4, &mut seg);
+    seg
+}
+
+const SRC4: [u8; 4] = [192, 0, 2, 1];
+const DST4: [u8; 4] = [198, 51, 100, 7];
+
+/// The checksum after `adjust_timestamps`, updated incrementally from the callback's words,
+/// through `csum_word` (`columns`) or with the plain values (as nf_synproxy_core.c does).
+fn adjusted_checksum_ok(area: &[u8], dir: Dir, columns: bool) -> bool {
+    let mut seg = segment(area);
+    let mut check = u16::from_be_bytes([seg[16], seg[17]]);
+    adjust_timestamps(&mut seg[HDR_LEN..], dir, 0x0102_0304, |at, old, new| {
+        check = if columns {
+            csum_replace4(check, csum_word(old, at), csum_word(new, at))
+        } else {
+            csum_replace4(check, old, new)
+        };
+    });
+    seg[16..18].copy_from_slice(&check.to_be_bytes());
+    crate::wire::tcp_checksum(&SRC4, &DST4, &seg) == 0
+}
+
+#[test]
+fn adjust_reports_the_word_offset() {
+    let mut area = cat(&[&[1], &ts(TSVAL, TSECR), &[1, 1, 1]]);
+    let mut at = Vec::new();
+    adjust_timestamps(&mut area, Dir::Reply, 1, |a, _, _| at.push(a));
+    adjust_timestamps(&mut area, Dir::Original, 1, |a, _, _| at.push(a));
+    assert_eq!(at, [3, 7]);
+}
+
+#[test]
+fn checksum_update_at_odd_and_even_offsets() {
+    // C bug 6: a timestamp option after one NOP puts TSval and TSecr at odd offsets; the
+    // plain values give a wrong checksum there, the column view a right one everywhere.
+    let odd = cat(&[&[1], &ts(0x8000_0000, 0x7fff_ffff), &[1, 1, 1]]);
+    let even = cat(&[&[1, 1], &ts(0x8000_0000, 0x7fff_ffff)]);
+    for dir in [Dir::Reply, Dir::Original] {
+        assert!(adjusted_checksum_ok(&odd, dir, true));
+        assert!(adjusted_checksum_ok(&even, dir, true));
+        assert!(adjusted_checksum_ok(&even, dir, false));
+        assert!(
+            !adjusted_checksum_ok(&odd, dir, false),
+            "the C way is right here?"
+        );
+    }
+}
+
+#[test]
+fn csum_word_swaps_only_at_odd_offsets() {
+    assert_eq!(csum_word(0x1122_3344, 0), 0x1122_3344);
+    assert_eq!(csum_word(0x1122_3344, 6), 0x1122_3344);
+    assert_eq!(csum_word(0x1122_3344, 3), 0x2211_4433);
 }
