@@ -90,13 +90,21 @@ legacy_flush() {
 	done
 }
 
-rules_replace() {
-	local tg=$1 i srv
+# fresh_servers ADDR:PORT...: new namespaces, with a checked-transfer server in s on each
+# address (stopped when the test ends).
+fresh_servers() {
+	local a
 	mkdir -p "$W"
 	topo_up
-	ip netns exec s python3 "$TOOLS/xfer.py" server 10.0.2.99 8085 --parallel >/dev/null 2>&1 &
-	srv=$!
-	bg_track $srv
+	for a in "$@"; do
+		ip netns exec s python3 "$TOOLS/xfer.py" server "${a%:*}" "${a##*:}" --parallel >/dev/null 2>&1 &
+		bg_track $!
+	done
+}
+
+rules_replace() {
+	local tg=$1 i
+	fresh_servers 10.0.2.99:8085
 	recipe "$tg" "${RULE[@]}" >"$W/rules"
 	inns r iptables-nft-restore <"$W/rules"
 	flows_start 8085
@@ -120,7 +128,6 @@ rules_replace() {
 	proxy_flush
 	legacy_flush
 	if [ "$tg" = RSYNPROXY ]; then expect_hooks r 0 "rules flushed"; else expect_hooks r 0 "rules flushed" nf_synproxy_core; fi
-	stop $srv
 }
 
 # rmmod under traffic: refused while a rule exists, done after the flush with the transfers
@@ -129,12 +136,8 @@ rules_replace() {
 # long as conntrack stays in use in the namespace (a stateful rule elsewhere, as on any
 # router: with no rule left at all, conntrack's own hooks go too, and so does seqadj).
 rmmod_traffic() {
-	local tg=$1 m srv
-	mkdir -p "$W"
-	topo_up
-	ip netns exec s python3 "$TOOLS/xfer.py" server 10.0.2.99 8086 --parallel >/dev/null 2>&1 &
-	srv=$!
-	bg_track $srv
+	local tg=$1 m
+	fresh_servers 10.0.2.99:8086
 	proxy_rules 4 forward "$tg" --sack-perm --wscale 7 --mss 1460
 	inns r nft -f - <<<'table inet keeper { chain track { type filter hook forward priority 10; ct state established counter; }; }'
 	rm -f "$W/stop"
@@ -156,18 +159,11 @@ rmmod_traffic() {
 	wait $st || fail "the transfer across the unload failed: $(cat "$W/stream.out")"
 	figure "churn-rmmod $tg transfer_bytes=$(cat "$W/stream.out")"
 	inns r nft delete table inet keeper
-	stop $srv
 }
 
 reload_cycles() {
 	local i
-	mkdir -p "$W"
-	topo_up
-	ip netns exec s python3 "$TOOLS/xfer.py" server 10.0.2.99 8087 --parallel >/dev/null 2>&1 &
-	local srv=$!
-	bg_track $srv
-	ip netns exec s python3 "$TOOLS/xfer.py" server fd00:2::99 8087 --parallel >/dev/null 2>&1 &
-	bg_track $!
+	fresh_servers 10.0.2.99:8087 fd00:2::99:8087
 	# Whatever an earlier test left: no rule remains (fresh namespaces), so it must go.
 	if loaded rsynproxy; then wait_for rmmod rsynproxy || fail "rmmod before the rounds: $(rmmod rsynproxy 2>&1)"; fi
 	for i in $(seq "$ROUNDS"); do
@@ -188,12 +184,8 @@ reload_cycles() {
 # die (both targets alike: their packets are INVALID and fail the cookie check); the
 # proxy must then take new connections, and nothing may splat or leak.
 ct_flush() {
-	local tg=$1 srv before after
-	mkdir -p "$W"
-	topo_up
-	ip netns exec s python3 "$TOOLS/xfer.py" server 10.0.2.99 8088 --parallel >/dev/null 2>&1 &
-	srv=$!
-	bg_track $srv
+	local tg=$1 before after
+	fresh_servers 10.0.2.99:8088
 	proxy_rules 4 forward "$tg" "${RULE[@]}"
 	rm -f "$W/stop"
 	inns c python3 "$TOOLS/xfer.py" flows 10.0.2.99 8088 --flows 4 --bytes 2000000 --timeout 8 >"$W/ctf.out" 2>&1 &
@@ -212,7 +204,6 @@ ct_flush() {
 	local -a d=($(stat_delta "$before" "$after"))
 	[ "${d[2]}" -ge 1 ] || fail "the new connection did not pass the proxy (cookie_valid +${d[2]})"
 	figure "churn-ctflush $tg flushed=$n flows=$(head -n 1 "$W/ctf.out" | tr -d ' ' | cut -c1-160)"
-	stop $srv
 }
 
 for tg in RSYNPROXY SYNPROXY; do
