@@ -51,6 +51,9 @@ import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawtcp  # noqa: E402 (beside this file: checksums, builders, raw sending)
+
 CLONE_NEWNET = 0x40000000
 TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ = 19, 20, 21
 TCP_RECV_QUEUE, TCP_SEND_QUEUE = 1, 2
@@ -292,10 +295,10 @@ class Builder:
                 if src_rnd:
                     dyn.append(("csumip", ipoff + 10, ipoff, ipoff + hl - 1))
                 else:
-                    c = inet_csum(bytes(frame[ipoff:ipoff + hl]))
+                    c = rawtcp.inet_checksum(bytes(frame[ipoff:ipoff + hl]))
                     frame[ipoff + 10:ipoff + 12] = c.to_bytes(2, "big")
             else:
-                frame[ipoff + 10:ipoff + 12] = ((inet_csum(bytes(frame[ipoff:ipoff + hl])) + 1) & 0xffff or 1).to_bytes(2, "big")
+                frame[ipoff + 10:ipoff + 12] = ((rawtcp.inet_checksum(bytes(frame[ipoff:ipoff + hl])) + 1) & 0xffff or 1).to_bytes(2, "big")
                 assert not src_rnd
             ctype = "csumtcp"
         else:
@@ -327,24 +330,12 @@ class Builder:
                                          f"{what} [{i + 1}/{len(frames)}]"))
 
 
-def inet_csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
 def tcp_csum(family, ippkt, tcpoff):
     """The TCP checksum of the segment at tcpoff of an IP packet (its field taken as 0)."""
     seg = bytearray(ippkt[tcpoff:])
     seg[16:18] = b"\0\0"
-    if family == 4:
-        ph = ippkt[12:20] + struct.pack("!BBH", 0, 6, len(seg))
-    else:
-        ph = ippkt[8:40] + struct.pack("!IxxxB", len(seg), 6)
-    return inet_csum(ph + bytes(seg))
+    src, dst = (ippkt[12:16], ippkt[16:20]) if family == 4 else (ippkt[8:24], ippkt[24:40])
+    return rawtcp.tcp_checksum(src, dst, bytes(seg))
 
 
 # Flags and their class: what the target does with a frame of these flags.
@@ -538,7 +529,7 @@ def classify(frame):
         ip = p[IP]
         raw = bytes(ip)
         hl = ip.ihl * 4
-        if ip.ihl < 5 or ip.len > len(raw) or hl > ip.len or inet_csum(raw[:hl]) != 0:
+        if ip.ihl < 5 or ip.len > len(raw) or hl > ip.len or rawtcp.inet_checksum(raw[:hl]) != 0:
             return "none"
         if ip.flags.MF or ip.frag:
             return "frag"
@@ -555,7 +546,7 @@ def classify(frame):
                     return "none"
                 i += o[i + 1]
         seg = raw[hl:ip.len]
-        ph = raw[12:20] + struct.pack("!BBH", 0, 6, len(seg))
+        src, dst = raw[12:16], raw[16:20]
     elif IPv6 in p:
         raw = bytes(p[IPv6])
         plen = struct.unpack("!H", raw[4:6])[0]
@@ -569,10 +560,10 @@ def classify(frame):
                     return "frag"
             nh, off = raw[off], off + (8 if nh == 44 else (raw[off + 1] + 1) * 8)
         seg = raw[off:40 + plen]
-        ph = raw[8:40] + struct.pack("!IxxxB", len(seg), 6)
+        src, dst = raw[8:24], raw[24:40]
     else:
         return "none"
-    if len(seg) < 20 or inet_csum(ph + seg) != 0:
+    if len(seg) < 20 or rawtcp.tcp_checksum(src, dst, seg) != 0:
         return "none"
     doff = seg[12] >> 4
     if doff < 5 or doff * 4 > len(seg):
@@ -581,8 +572,6 @@ def classify(frame):
 
 
 def cmd_inject(args):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import rawtcp
     with open(args.conns) as f:
         cn = json.load(f)[args.index]
     af = socket.AF_INET6 if cn["family"] == 6 else socket.AF_INET
