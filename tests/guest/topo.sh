@@ -205,11 +205,22 @@ drops() {
 	echo $s
 }
 
+# trafgen_sndbuf: a send buffer that outlasts every frame trafgen has in flight. A veth keeps
+# the sending socket's charge on the frame until the receiver frees it (skb_scrub_packet does
+# not orphan it), so at full rate the proxy's backlogs (4 CPUs x netdev_max_backlog frames)
+# hold more than the default 208 KiB; trafgen's TX_RING flush then gets EAGAIN and trafgen
+# exits. Set once, not saved and restored around each run as trafgen's own tuning (disabled
+# with --no-sock-mem) does, which two concurrent trafgens would undo under each other.
+trafgen_sndbuf() {
+	sysctl -qw net.core.wmem_default=$((1 << 30))
+}
+
 # trafgen_in NS ARG...: trafgen in NS, from /tmp (it writes a temporary file into the current
-# directory; the guest's root is read-only), without its global socket-memory tuning.
+# directory; the guest's root is read-only), with trafgen_sndbuf.
 trafgen_in() {
 	local ns=$1
 	shift
+	trafgen_sndbuf
 	(cd /tmp && ip netns exec "$ns" trafgen --no-sock-mem "$@")
 }
 

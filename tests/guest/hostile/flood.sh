@@ -110,6 +110,7 @@ flood_flows() {
 		--loop-until "$W/stop" --timeout 120 >"$W/flows.$tg.$variant" 2>&1 &
 	fl=$!
 	bg_track $fl
+	trafgen_sndbuf
 	(cd /tmp && exec timeout -s INT "$SECONDS_FLOOD" ip netns exec c trafgen --no-sock-mem -i "$W/cfg/c.cfg" -o veth0 -P 1 -q) \
 		>"$W/trafgen.$tg.$variant" 2>&1 &
 	gen=$!
