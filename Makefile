@@ -21,7 +21,7 @@ kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGE
 	$(if $(filter 1,$(KUNIT)),RSYNPROXY_KUNIT=1)
 
 # What the DKMS source (and so the rsynproxy-dkms package) holds; expanded only when used.
-DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir \
+DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir rust/sys/bindgen_parameters \
 	$(sort $(filter-out rust/sys/bindings_generated.rs, \
 		$(shell find rust -name '*.rs' -o -name '*.c' -o -name '*.h')))
 

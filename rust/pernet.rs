@@ -13,7 +13,6 @@ use crate::sys;
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use kernel::c_str;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
@@ -175,7 +174,7 @@ pub(crate) fn hook_refs(net: &Net) -> [u32; 2] {
     [0, 1].map(|f| b.refs[f].load(Ordering::Relaxed))
 }
 
-const PROC_NAME: &CStr = c_str!("rsynproxy");
+const PROC_NAME: &core::ffi::CStr = c"rsynproxy";
 
 static NET_ID: AtomicU32 = AtomicU32::new(0);
 

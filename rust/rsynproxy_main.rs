@@ -24,7 +24,6 @@ use kernel::prelude::*;
 module! {
     type: RSynProxy,
     name: "rsynproxy",
-    author: "RSYNPROXY developers",
     description: "SYN proxy xtables target (RSYNPROXY), in Rust",
     license: "GPL",
     alias: ["ipt_RSYNPROXY", "ip6t_RSYNPROXY"],
@@ -49,9 +48,9 @@ struct RSynProxy {
 }
 
 impl kernel::Module for RSynProxy {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         let pernet = pernet::register()?;
-        let targets = target::register()?;
+        let targets = target::register(module)?;
         Ok(RSynProxy {
             _targets: targets,
             _pernet: pernet,

@@ -24,7 +24,6 @@ const fn target(family: u32) -> sys::xt_target {
     t.target = Some(tg_target);
     t.checkentry = Some(tg_check);
     t.destroy = Some(tg_destroy);
-    t.me = crate::THIS_MODULE.as_ptr().cast();
     t.targetsize = core::mem::size_of::<sys::nf_synproxy_info>() as c_uint;
     t.hooks =
         (1 << sys::nf_inet_hooks_NF_INET_LOCAL_IN) | (1 << sys::nf_inet_hooks_NF_INET_FORWARD);
@@ -35,9 +34,9 @@ const fn target(family: u32) -> sys::xt_target {
 static TARGETS: CShared<[sys::xt_target; 2]> =
     CShared::new([target(sys::NFPROTO_IPV4), target(sys::NFPROTO_IPV6)]);
 
-/// Registers `RSYNPROXY` for both families.
-pub(crate) fn register() -> Result<xt::Registration<2>> {
-    xt::Registration::register(&TARGETS)
+/// Registers `RSYNPROXY` for both families, owned by `module`.
+pub(crate) fn register(module: &'static ThisModule) -> Result<xt::Registration<2>> {
+    xt::Registration::register(&TARGETS, module)
 }
 
 /// The target function.

@@ -4,8 +4,8 @@
 
 use super::net::Net;
 use crate::sys;
+use core::ffi::CStr;
 use kernel::error::{code::ENOMEM, Result};
-use kernel::str::CStr;
 
 /// Creates `/proc/net/stat/<name>` in `net` with per-namespace sequence operations
 /// (`proc_create_net`). Remove it with [`remove_stat`].
@@ -18,7 +18,7 @@ pub(crate) fn create_stat(
     // proc_net_stat; the private area is the seq_net_private that seq_file_net() expects.
     let pde = unsafe {
         sys::proc_create_net_data(
-            name.as_char_ptr(),
+            name.as_ptr().cast(),
             0o444,
             net.proc_net_stat(),
             ops,
@@ -36,7 +36,7 @@ pub(crate) fn create_stat(
 /// Removes what [`create_stat`] made, waiting for readers to leave.
 pub(crate) fn remove_stat(net: &Net, name: &'static CStr) {
     // SAFETY: a missing entry is tolerated by remove_proc_entry (it warns).
-    unsafe { sys::remove_proc_entry(name.as_char_ptr(), net.proc_net_stat()) };
+    unsafe { sys::remove_proc_entry(name.as_ptr().cast(), net.proc_net_stat()) };
 }
 
 /// A `struct seq_file` handed to sequence operations.

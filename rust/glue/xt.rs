@@ -11,11 +11,22 @@ use kernel::error::{to_result, Result};
 pub(crate) struct Registration<const N: usize>(&'static CShared<[sys::xt_target; N]>);
 
 impl<const N: usize> Registration<N> {
-    /// Registers every target in `targets`.
-    pub(crate) fn register(targets: &'static CShared<[sys::xt_target; N]>) -> Result<Self> {
+    /// Registers every target in `targets`, owned by `module` (xtables takes a reference on
+    /// it for each rule). The owner comes from `Module::init`'s argument: the kernel crate's
+    /// `THIS_MODULE` static is gone in 7.3.
+    pub(crate) fn register(
+        targets: &'static CShared<[sys::xt_target; N]>,
+        module: &'static kernel::ThisModule,
+    ) -> Result<Self> {
+        let t = targets.get();
+        for i in 0..N {
+            // SAFETY: not registered yet, so C holds no pointer to the array and nothing else
+            // writes it: module init, our only caller, runs once and before any registration.
+            unsafe { (*t)[i].me = module.as_ptr().cast() };
+        }
         // SAFETY: the array is static, so it outlives the registration, and is only reached
         // through the raw pointer from here on (CShared invariant).
-        to_result(unsafe { sys::xt_register_targets(targets.get().cast(), N as u32) })?;
+        to_result(unsafe { sys::xt_register_targets(t.cast(), N as u32) })?;
         Ok(Self(targets))
     }
 }

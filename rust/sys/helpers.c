@@ -8,6 +8,8 @@
 
 /* module! has no version field in 6.12; DKMS and modinfo compare this one. */
 MODULE_VERSION(RSYNPROXY_VERSION);
+/* module! takes `author:` in 6.12 and only `authors: [..]` in 7.x; this works in both. */
+MODULE_AUTHOR("RSYNPROXY developers");
 
 void *rsynproxy_net_generic(const struct net *net, unsigned int id)
 {
@@ -221,6 +223,9 @@ u8 rsynproxy_ip6_hop_limit(const struct net *net)
 }
 
 #ifdef RSYNPROXY_KUNIT
+#include <kunit/test.h>
+#include <kunit/test-bug.h>
+
 /* For KUnit: whether a built packet's TCP checksum verifies, computed by the kernel. */
 bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb)
 {
@@ -239,6 +244,14 @@ bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb)
 void rsynproxy_test_ct_lock_init(struct nf_conn *ct)
 {
 	spin_lock_init(&ct->lock);
+}
+/*
+ * For KUnit: fails and aborts the running case. Rust's kunit_assert! changed its arguments
+ * between 6.12 and 7.x (the file name became a C string); this spelling is in both.
+ */
+void __noreturn rsynproxy_test_fail(void)
+{
+	KUNIT_FAIL_AND_ABORT(kunit_get_current_test(), "failed (see the line above)");
 }
 #endif
 

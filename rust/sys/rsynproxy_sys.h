@@ -100,6 +100,7 @@ void rsynproxy_hooks_unlock(void);
  * does not depend on the build. */
 bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb);
 void rsynproxy_test_ct_lock_init(struct nf_conn *ct);
+void __noreturn rsynproxy_test_fail(void);
 
 /* Layout guard (KUnit builds only): the C compiler's view of every struct Rust binds. */
 struct rsynproxy_layout {
