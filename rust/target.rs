@@ -116,7 +116,9 @@ pub(crate) unsafe extern "C" fn tg_check(par: *const sys::xt_tgchk_param) -> c_i
         Err(Refusal::Rule(why)) => {
             // SAFETY: no preconditions.
             if unsafe { sys::rsynproxy_ratelimit() } {
-                pr_info!("RSYNPROXY rule refused: {}\n", why);
+                // Through format_args!: 7.x's pr_info! takes kernel::fmt::Display, which
+                // RuleError (core::fmt::Display) lacks; Arguments has both.
+                pr_info!("RSYNPROXY rule refused: {}\n", format_args!("{why}"));
             }
             EINVAL.to_errno()
         }
