@@ -116,3 +116,41 @@ print(" ".join(str(o["totals"][sys.argv[1]]) for o in objs if o["file"] == "rsyn
 	grep -q 'network namespace "nonexistent"' <<<"$got" || fail "no clear error for a bad netns: $got"
 }
 t "stats: totals and JSON equal the proc file, rates with --interval, synproxy shown too" stats_agree
+
+# prom_rows: the Prometheus text on stdin through prometheus_client's own parser, one line
+# per (netns, target): "NETNS TARGET syn_received cookie_invalid cookie_valid retrans reopened".
+prom_rows() {
+	/usr/bin/python3 -c '
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+names = ["syn_received", "cookie_invalid", "cookie_valid", "cookie_retrans", "conn_reopened"]
+rows = {}
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    assert fam.type == "counter", (fam.name, fam.type)
+    i = names.index(fam.name[len("rsynproxy_"):])
+    for smp in fam.samples:
+        if smp.name.endswith("_created"):
+            continue
+        assert smp.name == fam.name + "_total", smp.name
+        rows.setdefault((smp.labels["netns"] or "-", smp.labels["target"]), [None] * 5)[i] = int(smp.value)
+for (ns, tg), v in sorted(rows.items()):
+    print(ns, tg, *v)'
+}
+
+# After stats_agree: r has RSYNPROXY counts and nf_synproxy_core is loaded.
+stats_prometheus() {
+	local out rows ns
+	out=$("$RSP" stats --prometheus --all-netns) || fail "stats --prometheus --all-netns: $out"
+	rows=$(prom_rows <<<"$out") || fail "prometheus_client's parser refused the output: $out"
+	for ns in - c r s; do
+		grep -q "^$ns RSYNPROXY " <<<"$rows" && grep -q "^$ns SYNPROXY " <<<"$rows" ||
+			fail "namespace $ns missing: $rows"
+	done
+	expect_eq "samples" "$(wc -l <<<"$rows")" 8
+	expect_eq "r RSYNPROXY" "$(grep '^r RSYNPROXY ' <<<"$rows")" "r RSYNPROXY $(stat_sum r rsynproxy)"
+	expect_eq "r SYNPROXY" "$(grep '^r SYNPROXY ' <<<"$rows")" "r SYNPROXY $(stat_sum r synproxy)"
+	[ "$(grep '^r RSYNPROXY ' <<<"$rows" | cut -d' ' -f3)" -ge 1 ] || fail "no SYN counted in r: $rows"
+	out=$("$RSP" stats --prometheus --netns r) || fail "stats --prometheus --netns r: $out"
+	expect_eq "--netns r" "$(prom_rows <<<"$out" | cut -d' ' -f1-2 | tr '\n' ' ')" "r RSYNPROXY r SYNPROXY "
+}
+t "stats --prometheus: prometheus_client parses it, every namespace, values equal the proc files" stats_prometheus

@@ -59,6 +59,12 @@ enum Cmd {
         /// One JSON object per file and reading
         #[arg(long)]
         json: bool,
+        /// The Prometheus text format (node_exporter's textfile collector), one reading
+        #[arg(long, conflicts_with_all = ["json", "interval", "count"])]
+        prometheus: bool,
+        /// With --prometheus: this namespace and every one in /run/netns (label netns)
+        #[arg(long, requires = "prometheus", conflicts_with = "netns")]
+        all_netns: bool,
     },
     /// Print a completion script for SHELL to standard output
     Completions {
@@ -100,7 +106,12 @@ fn main() -> ExitCode {
             interval,
             count,
             json,
+            prometheus: false,
+            ..
         } => run_stats(netns.as_deref(), interval, count, json),
+        Cmd::Stats {
+            netns, all_netns, ..
+        } => run_prometheus(netns.as_deref(), all_netns),
         Cmd::Completions { shell } => std::io::stdout()
             .write_all(&completions(shell))
             .map_err(|e| format!("standard output: {e}")),
@@ -203,6 +214,89 @@ fn read(file: &str) -> Result<Option<[u64; 5]>, String> {
     }
 }
 
+/// The stat files and the target each belongs to.
+const FILES: [(&str, &str); 2] = [("rsynproxy", "RSYNPROXY"), ("synproxy", "SYNPROXY")];
+
+/// Reads both stat files of the current namespace into `out`, labelled `netns`.
+fn collect(netns: &str, out: &mut Vec<(String, &'static str, [u64; 5])>) -> Result<(), String> {
+    for (file, target) in FILES {
+        match read(file)? {
+            Some(total) => out.push((netns.to_string(), target, total)),
+            None if file == "rsynproxy" => {
+                return Err(format!(
+                    "no /proc/net/stat/rsynproxy in network namespace {netns:?}: is the rsynproxy module loaded?"
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// The inode of a namespace file: equal inodes are the same namespace.
+fn ns_inode(path: &str) -> Result<u64, String> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| m.ino())
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+fn run_prometheus(netns: Option<&str>, all: bool) -> Result<(), String> {
+    let mut rows = Vec::new();
+    if let Some(ns) = netns {
+        enter_netns(ns)?;
+        collect(ns, &mut rows)?;
+    } else if !all {
+        collect("", &mut rows)?;
+    } else {
+        let own = std::fs::File::open("/proc/self/ns/net")
+            .map_err(|e| format!("/proc/self/ns/net: {e}"))?;
+        let own_ino = ns_inode("/proc/self/ns/net")?;
+        let mut names: Vec<String> = match std::fs::read_dir("/run/netns") {
+            Ok(d) => d
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("/run/netns: {e}")),
+        };
+        names.sort();
+        // This process's own namespace carries its /run/netns name if it has one.
+        let mut own_name = String::new();
+        for n in &names {
+            if ns_inode(&format!("/run/netns/{n}"))? == own_ino {
+                own_name.clone_from(n);
+                break;
+            }
+        }
+        collect(&own_name, &mut rows)?;
+        for n in names.iter().filter(|n| **n != own_name) {
+            enter_netns(n)?;
+            let r = collect(n, &mut rows);
+            // SAFETY: `own` is an open namespace fd; this process is single-threaded.
+            if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&own), libc::CLONE_NEWNET) }
+                != 0
+            {
+                return Err(format!(
+                    "setns back to the original namespace: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            r?;
+        }
+    }
+    let samples: Vec<stats::Sample<'_>> = rows
+        .iter()
+        .map(|(netns, target, total)| stats::Sample {
+            netns,
+            target,
+            total: *total,
+        })
+        .collect();
+    print!("{}", stats::prometheus(&samples));
+    Ok(())
+}
+
 fn run_stats(
     netns: Option<&str>,
     interval: Option<f64>,
@@ -287,5 +381,31 @@ mod tests {
             assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue, "{bad}");
         }
         assert!(Cli::try_parse_from(["rsynproxy", "completions"]).is_err());
+    }
+
+    #[test]
+    fn prometheus_takes_one_reading_and_all_netns_needs_it() {
+        let parse = |a: &[&str]| {
+            let mut v = vec!["rsynproxy", "stats"];
+            v.extend_from_slice(a);
+            Cli::try_parse_from(v).map(|c| c.cmd)
+        };
+        assert!(matches!(
+            parse(&["--prometheus", "--all-netns"]),
+            Ok(Cmd::Stats {
+                prometheus: true,
+                all_netns: true,
+                ..
+            })
+        ));
+        assert!(parse(&["--prometheus", "--netns", "web"]).is_ok());
+        for bad in [
+            &["--all-netns"][..],
+            &["--prometheus", "--json"],
+            &["--prometheus", "--interval", "1"],
+            &["--prometheus", "--all-netns", "--netns", "web"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -86,6 +86,53 @@ pub fn json(file: &str, total: &[u64; NSTATS], rate: Option<&[f64; NSTATS]>) -> 
     s
 }
 
+/// What each counter counts, for the Prometheus `# HELP` lines.
+const HELP: [&str; NSTATS] = [
+    "Client SYNs answered with a syncookie SYN-ACK.",
+    "Client ACKs whose syncookie did not verify.",
+    "Client ACKs whose syncookie verified (a backend SYN was sent).",
+    "Backend SYNs sent again for a retransmitted client ACK.",
+    "Connections reopened from conntrack state CLOSE by a new SYN.",
+];
+
+/// One reading for the Prometheus output: the namespace (`""` for the caller's own), the
+/// target whose file it is, the totals.
+pub struct Sample<'a> {
+    pub netns: &'a str,
+    pub target: &'a str,
+    pub total: [u64; NSTATS],
+}
+
+/// A label value with `\`, `"` and newlines escaped as the text exposition format wants.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition format (for node_exporter's textfile collector): one
+/// counter family per column, `rsynproxy_<name>_total{netns="…",target="…"}`, the samples of
+/// a family together. Counters are sums of 32-bit per-CPU values, so they can wrap; Prometheus
+/// treats a decrease as a reset.
+pub fn prometheus(samples: &[Sample<'_>]) -> String {
+    let mut s = String::new();
+    for i in 0..NSTATS {
+        let name = format!("rsynproxy_{}_total", NAMES[i]);
+        let _ = writeln!(s, "# HELP {name} {}", HELP[i]);
+        let _ = writeln!(s, "# TYPE {name} counter");
+        for x in samples {
+            let _ = writeln!(
+                s,
+                "{name}{{netns=\"{}\",target=\"{}\"}} {}",
+                label(x.netns),
+                label(x.target),
+                x.total[i]
+            );
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +180,42 @@ mod tests {
              \"cookie_valid\":6,\"cookie_retrans\":0,\"conn_reopened\":0}}"
         );
         assert!(json("x", &b, Some(&r)).ends_with("\"conn_reopened\":0.000}}"));
+    }
+
+    #[test]
+    fn prometheus_families_group_their_samples() {
+        let out = prometheus(&[
+            Sample {
+                netns: "",
+                target: "RSYNPROXY",
+                total: [30, 2, 6, 0, 1],
+            },
+            Sample {
+                netns: "we\"b\\1\n",
+                target: "SYNPROXY",
+                total: [7, 0, 0, 0, 0x1_0000_0000],
+            },
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 5 * 4);
+        assert_eq!(
+            lines[..4],
+            [
+                "# HELP rsynproxy_syn_received_total Client SYNs answered with a syncookie SYN-ACK.",
+                "# TYPE rsynproxy_syn_received_total counter",
+                "rsynproxy_syn_received_total{netns=\"\",target=\"RSYNPROXY\"} 30",
+                "rsynproxy_syn_received_total{netns=\"we\\\"b\\\\1\\n\",target=\"SYNPROXY\"} 7",
+            ]
+        );
+        assert_eq!(
+            lines[19],
+            "rsynproxy_conn_reopened_total{netns=\"we\\\"b\\\\1\\n\",target=\"SYNPROXY\"} 4294967296"
+        );
+        for (i, n) in NAMES.iter().enumerate() {
+            assert_eq!(
+                lines[4 * i + 1],
+                format!("# TYPE rsynproxy_{n}_total counter")
+            );
+        }
     }
 }
