@@ -154,3 +154,111 @@ stats_prometheus() {
 	expect_eq "--netns r" "$(prom_rows <<<"$out" | cut -d' ' -f1-2 | tr '\n' ' ')" "r RSYNPROXY r SYNPROXY "
 }
 t "stats --prometheus: prometheus_client parses it, every namespace, values equal the proc files" stats_prometheus
+
+# --- doctor ------------------------------------------------------------------------------
+DRULE=(--sack-perm --timestamp --wscale 7 --mss 1460)
+
+# doctor_find: doctor's findings for r as "CODE<TAB>FIX" lines; its exit status in $DOCTOR_RC
+# (call it without a command substitution, so that the status survives: output in $FOUND).
+doctor_find() {
+	local out
+	DOCTOR_RC=0
+	out=$("$RSP" doctor --netns r --json "$@") || DOCTOR_RC=$?
+	FOUND=$(python3 -c '
+import json, sys
+for f in json.loads(sys.stdin.read())["findings"]:
+    print(f["code"] + "\t" + f["fix"])' <<<"$out") || fail "doctor printed no JSON (status $DOCTOR_RC): $out"
+}
+
+# doctor_recipe: the correct recipe in r, both families, FORWARD and INPUT, no legacy rules.
+doctor_recipe() {
+	local ipt
+	for ipt in iptables-legacy ip6tables-legacy; do
+		inns r $ipt -t raw -F 2>/dev/null || true
+		inns r $ipt -F 2>/dev/null || true
+	done
+	inns r sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+	proxy_rules_all RSYNPROXY "${DRULE[@]}"
+}
+
+doctor_clean() {
+	doctor_recipe
+	doctor_find
+	expect_eq "findings" "$FOUND" ""
+	expect_eq "exit status" "$DOCTOR_RC" 0
+	local text
+	text=$("$RSP" doctor --netns r) || fail "text output, status $?: $text"
+	grep -qx "no problem found" <<<"$text" || fail "no 'no problem found' line: $text"
+}
+t "doctor: the correct recipe (IPv4+IPv6, INPUT+FORWARD) reports nothing, exit status 0" doctor_clean
+
+# planted CODES COMMAND...: with the correct recipe in r, COMMAND plants one mistake; doctor
+# must report exactly CODES (space-separated, in order) with exit status 4, and running the
+# fixes it prints, in r, must leave it reporting nothing.
+planted() {
+	local codes=$1 fix
+	shift
+	doctor_recipe
+	"$@" || fail "planting failed: $*"
+	doctor_find
+	expect_eq "findings" "$(cut -f1 <<<"$FOUND" | tr '\n' ' ')" "$codes "
+	expect_eq "exit status" "$DOCTOR_RC" 4
+	while IFS=$'\t' read -r _ fix; do
+		inns r sh -c "$fix" || fail "the printed fix failed: $fix"
+	done <<<"$FOUND"
+	doctor_find
+	expect_eq "findings after the fixes" "$FOUND" ""
+	expect_eq "exit status after the fixes" "$DOCTOR_RC" 0
+}
+
+legacy_without_drop() {
+	inns r iptables -t raw -F
+	inns r iptables -F
+	recipe RSYNPROXY "${DRULE[@]}" | grep -v 'FORWARD.*DROP' | inns r iptables-legacy-restore
+}
+
+t "doctor: nf_conntrack_tcp_loose=1 is named, its fix clears it" \
+	planted tcp-loose inns r sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
+t "doctor: no IPv6 notrack rule (both IPv6 proxy rules bypassed), its fix clears it" \
+	planted "no-notrack no-notrack" inns r ip6tables -t raw -F
+t "doctor: a notrack rule without --syn, its fix clears it" \
+	planted "notrack-not-syn notrack-not-syn" inns r iptables -t raw -R PREROUTING 1 -i veth0 -p tcp -j CT --notrack
+t "doctor: a notrack rule on another interface, its fix clears it" \
+	planted "no-notrack no-notrack" inns r iptables -t raw -R PREROUTING 1 -i veth1 -p tcp --syn -j CT --notrack
+t "doctor: state UNTRACKED only, its fix clears it" \
+	planted state-match inns r iptables -R INPUT 1 -i veth0 -p tcp -m state --state UNTRACKED -j RSYNPROXY "${DRULE[@]}"
+t "doctor: no INVALID drop after the IPv6 FORWARD rule, its fix clears it" \
+	planted no-drop inns r ip6tables -D FORWARD 2
+t "doctor: the INVALID drop before the proxy rule, its fix clears it" \
+	planted drop-before inns r iptables -I INPUT 1 -i veth0 -m state --state INVALID -j DROP
+t "doctor: an iptables-legacy rule set without the FORWARD drop, its fix clears it" \
+	planted no-drop legacy_without_drop
+t "doctor: SYNPROXY on the same traffic, its fix clears it" \
+	planted synproxy-too inns r iptables -A FORWARD -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j SYNPROXY "${DRULE[@]}"
+
+# --probe: a backend whose window scale differs from the rule's.
+doctor_probe() {
+	doctor_recipe
+	# Both IPv4 proxy rules take every port, so both are compared with the backend.
+	local chain
+	for chain in FORWARD INPUT; do
+		inns r iptables -R $chain 1 -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j RSYNPROXY --sack-perm --timestamp --wscale 1 --mss 1460
+	done
+	ip netns exec s python3 "$TOOLS/xfer.py" listen 10.0.2.99 7005 >/tmp/doc.srv 2>&1 &
+	bg_track $!
+	wait_for grep -q listening /tmp/doc.srv || fail "server did not start: $(cat /tmp/doc.srv)"
+	doctor_find --probe 10.0.2.99:7005
+	expect_eq "findings" "$(cut -f1 <<<"$FOUND" | tr '\n' ' ')" "backend-options backend-options "
+	expect_eq "exit status" "$DOCTOR_RC" 4
+	# The fixes carry the backend's options as `probe` reads them, not the rule's scale 1.
+	local args
+	args=$(inns r "$RSP" probe 10.0.2.99:7005 | sed -n '/^RSYNPROXY arguments:/{n;p}' | sed 's/^ *//')
+	[[ $args == *"--wscale 1 "* ]] && fail "the backend's window scale is 1 too: $args"
+	[ "$(grep -cF -- "-j RSYNPROXY $args" <<<"$FOUND")" = 2 ] || fail "the fixes do not carry the backend's options ($args): $FOUND"
+	while IFS=$'\t' read -r _ fix; do
+		inns r sh -c "$fix" || fail "the printed fix failed: $fix"
+	done <<<"$FOUND"
+	doctor_find --probe 10.0.2.99:7005
+	expect_eq "findings after the fix" "$FOUND" ""
+}
+t "doctor --probe: a backend with another window scale than the rule's, its fix clears it" doctor_probe

@@ -4,8 +4,10 @@
 //!   `--mss/--wscale/--sack-perm/--timestamp` and the complete rule set.
 //! - `rsynproxy stats`: the counters of `/proc/net/stat/rsynproxy` (and of the in-tree
 //!   `synproxy` when present), summed over CPUs, with per-second rates.
+//! - `rsynproxy doctor`: the namespace's rule sets and sysctls checked against the recipe.
 //! - `rsynproxy completions SHELL`: a completion script for bash, zsh or fish.
 
+mod doctor;
 mod probe;
 mod stats;
 
@@ -66,6 +68,23 @@ enum Cmd {
         #[arg(long, requires = "prometheus", conflicts_with = "netns")]
         all_netns: bool,
     },
+    /// Check this namespace's SYN proxy set-up against the recipe, say what to fix
+    /// (exit status: 0 nothing found, 3 warnings only, 4 errors; 1 could not check)
+    Doctor {
+        /// Check this network namespace (ip netns name)
+        #[arg(long)]
+        netns: Option<String>,
+        /// One JSON object instead of text
+        #[arg(long)]
+        json: bool,
+        /// Also probe this backend and compare its options with the rule for its port
+        /// (repeatable)
+        #[arg(long, value_name = "HOST:PORT")]
+        probe: Vec<String>,
+        /// Seconds to wait for each probed backend
+        #[arg(long, default_value_t = 3.0)]
+        timeout: f64,
+    },
     /// Print a completion script for SHELL to standard output
     Completions {
         /// The shell the script is for
@@ -93,7 +112,23 @@ impl From<CompletionShell> for clap_complete::Shell {
 }
 
 fn main() -> ExitCode {
-    let res = match Cli::parse().cmd {
+    let cmd = Cli::parse().cmd;
+    if let Cmd::Doctor {
+        netns,
+        json,
+        probe,
+        timeout,
+    } = &cmd
+    {
+        return match run_doctor(netns.as_deref(), *json, probe, *timeout) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("rsynproxy: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let res = match cmd {
         Cmd::Probe {
             target,
             iface,
@@ -112,6 +147,7 @@ fn main() -> ExitCode {
         Cmd::Stats {
             netns, all_netns, ..
         } => run_prometheus(netns.as_deref(), all_netns),
+        Cmd::Doctor { .. } => unreachable!("handled above"),
         Cmd::Completions { shell } => std::io::stdout()
             .write_all(&completions(shell))
             .map_err(|e| format!("standard output: {e}")),
@@ -212,6 +248,115 @@ fn read(file: &str) -> Result<Option<[u64; 5]>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("{path}: {e}")),
     }
+}
+
+/// A number from a /proc file, None if it does not exist.
+fn proc_num(path: &str) -> Result<Option<u64>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{path}: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{path}: {e}")),
+    }
+}
+
+/// The `*-save` dumps of this namespace: every tool that is installed, both families.
+fn save_dumps() -> Result<Vec<doctor::Rule>, String> {
+    let mut rules = Vec::new();
+    for tool in [
+        "iptables-nft",
+        "ip6tables-nft",
+        "iptables-legacy",
+        "ip6tables-legacy",
+    ] {
+        let cmd = format!("{tool}-save");
+        let out = match std::process::Command::new(&cmd).output() {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{cmd}: {e}")),
+        };
+        if !out.status.success() {
+            return Err(format!(
+                "{cmd} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        rules.extend(doctor::parse_save(
+            tool,
+            &String::from_utf8_lossy(&out.stdout),
+        ));
+    }
+    Ok(rules)
+}
+
+fn run_doctor(
+    netns: Option<&str>,
+    json: bool,
+    probes: &[String],
+    timeout: f64,
+) -> Result<u8, String> {
+    if let Some(ns) = netns {
+        enter_netns(ns)?;
+    }
+    let timeout = Duration::try_from_secs_f64(timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let rules = save_dumps()?;
+    let nf = "/proc/sys/net/netfilter";
+    let sys = doctor::Sysctls {
+        tcp_loose: proc_num(&format!("{nf}/nf_conntrack_tcp_loose"))?,
+        ct_max: proc_num(&format!("{nf}/nf_conntrack_max"))?,
+        ct_buckets: proc_num(&format!("{nf}/nf_conntrack_buckets"))?,
+        ct_count: proc_num(&format!("{nf}/nf_conntrack_count"))?,
+    };
+    let mut findings = doctor::diagnose(&rules, &sys);
+    for target in probes {
+        let peer = resolve(target)?;
+        let b = probe::probe(&peer, timeout)?;
+        let matching: Vec<&doctor::Rule> = rules
+            .iter()
+            .filter(|r| r.target == "RSYNPROXY" && r.source.starts_with("ip6") == peer.is_ipv6())
+            .filter(|r| match &r.dports {
+                Some(p) => p.contains(peer.port()),
+                None => true,
+            })
+            .collect();
+        if matching.is_empty() {
+            findings.push(doctor::Finding {
+                severity: doctor::Severity::Warning,
+                code: "probe-no-rule",
+                problem: format!(
+                    "no RSYNPROXY rule covers port {} of the probed backend {peer}",
+                    peer.port()
+                ),
+                fix: "compare by hand: rsynproxy probe HOST:PORT".into(),
+            });
+        }
+        for r in matching {
+            findings.extend(doctor::compare_backend(r, &b, &peer.to_string()));
+        }
+    }
+    findings.sort_by_key(|x| std::cmp::Reverse(x.severity));
+    let counters = read("rsynproxy")?;
+    if json {
+        println!("{}", doctor::json(netns.unwrap_or(""), &findings));
+    } else {
+        match counters {
+            Some(c) => println!(
+                "rsynproxy module: loaded; this namespace counted {} SYNs, {} valid and {} invalid cookies",
+                c[0], c[2], c[1]
+            ),
+            None => println!("rsynproxy module: not loaded"),
+        }
+        print!("{}", doctor::report(&findings));
+    }
+    Ok(match findings.first().map(|f| f.severity) {
+        None => 0,
+        Some(doctor::Severity::Warning) => 3,
+        Some(doctor::Severity::Error) => 4,
+    })
 }
 
 /// The stat files and the target each belongs to.
