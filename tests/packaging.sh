@@ -66,8 +66,7 @@ rust_files_needed() {
 	local rustfiles
 	rustfiles=$(cd "$HDR" && ls rust/*)
 	[ -n "$rustfiles" ] || fail "no rust/ files in $HDR"
-	for f in $rustfiles scripts/target.json include/generated/rustc_cfg \
-		scripts/rust_is_available_bindgen_libclang.h; do
+	for f in $rustfiles scripts/target.json include/generated/rustc_cfg; do
 		mv "$HDR/$f" "$HDR/$f.away"
 		if kbuild_in $src "$HDR" && [ -f $src/rsynproxy.ko ]; then bad="$bad $f"; fi
 		mv "$HDR/$f.away" "$HDR/$f"
