@@ -27,7 +27,7 @@ DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir rust/sys/bindgen
 
 .PHONY: all check-kdir modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
 	mutants cargo-mutants soak fuzz \
-	headers install-dkms-src deb
+	headers install-dkms-src deb rust-overlay distro-overlay
 
 all: modules
 
@@ -62,6 +62,18 @@ kernel: deps
 # A minimal headers tree of the test kernel, as a distribution would package it.
 headers: kernel
 	@scripts/mkheaders $(TEST_KDIR) $(B)/headers/$$(cat $(TEST_KDIR)/include/config/kernel.release)
+
+# The Rust build files a distribution's headers package lacks, rebuilt from its kernel source
+# package with its own rustc into /var/cache/rsynproxy/KERNELRELEASE (Documentation/packaging.md).
+# HEADERS= the headers directory (default: the running kernel's).
+rust-overlay:
+	@scripts/rust-overlay $(HEADERS)
+
+# The same inside a trixie chroot in build/distro for Debian's stock Rust kernel KREL
+# (trixie-backports): the bed of make check-distro.
+KREL ?= 7.3.4+deb13-amd64
+distro-overlay:
+	@KREL=$(KREL) scripts/distro-chroot -- scripts/rust-overlay /usr/src/linux-headers-$(KREL)
 
 # Debian packages in build/deb (Documentation/packaging.md).
 deb: deps
