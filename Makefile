@@ -21,21 +21,30 @@ kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGE
 	$(if $(filter 1,$(KUNIT)),RSYNPROXY_KUNIT=1)
 
 # What the DKMS source (and so the rsynproxy-dkms package) holds; expanded only when used.
-DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir rust/sys/bindgen_parameters \
+DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir scripts/kdir-for scripts/rust-overlay \
+	rust/sys/bindgen_parameters \
 	$(sort $(filter-out rust/sys/bindings_generated.rs, \
 		$(shell find rust -name '*.rs' -o -name '*.c' -o -name '*.h')))
 
-.PHONY: all check-kdir modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
+.PHONY: all check-kdir modules kbuild-modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
 	mutants cargo-mutants soak fuzz \
 	headers install-dkms-src deb rust-overlay distro-overlay
 
 all: modules
 
 # One clear line instead of compiler errors when KDIR cannot take the module (dkms.conf too).
+# Headers of a Rust kernel without the Rust build files get an overlay instead (kdir-for), whose
+# script makes its own checks.
 check-kdir:
-	@$(CURDIR)/scripts/check-kdir $(KDIR) $(RUSTC) $(BINDGEN)
+	@[ "$$($(CURDIR)/scripts/kdir-for --dry-run $(KDIR) $(RUSTC) $(BINDGEN))" = overlay ] || \
+		$(CURDIR)/scripts/check-kdir $(KDIR) $(RUSTC) $(BINDGEN)
 
-modules: check-kdir
+modules:
+	@kdir=$$($(CURDIR)/scripts/kdir-for $(KDIR) $(RUSTC) $(BINDGEN)) && \
+		$(CURDIR)/scripts/check-kdir $$kdir $(RUSTC) $(BINDGEN) && \
+		$(MAKE) --no-print-directory KDIR=$$kdir kbuild-modules
+
+kbuild-modules:
 	+$(kbuild) modules
 
 modules-clean:
@@ -49,7 +58,7 @@ clean: modules-clean
 install-dkms-src:
 	@test -n "$(DESTDIR)" || { echo "install-dkms-src: set DESTDIR" >&2; exit 1; }
 	@for f in $(DKMS_SRC); do install -D -m 0644 $$f $(DESTDIR)/$$f || exit 1; done
-	@chmod 0755 $(DESTDIR)/scripts/check-kdir
+	@chmod 0755 $(DESTDIR)/scripts/check-kdir $(DESTDIR)/scripts/kdir-for $(DESTDIR)/scripts/rust-overlay
 
 # --- the project's own environment -----------------------------------------------------------
 
