@@ -268,9 +268,7 @@ odd_ts() {
 	proxy_rules "$f" forward "$tg" "${RULE[@]}"
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	python3 "$TOOLS/fuzzwire.py" hold --out "$dir/conns.json" --ready "$dir/ready" "$f:s:$(addr "$f" s):$port:1" >"$dir/hold" 2>&1 &
-	bg_track $!
-	wait_for test -e "$dir/ready" || fail "no held connection: $(cat "$dir/hold")"
+	hold_conns "$dir" "$f:s:$(addr "$f" s):$port:1"
 	capture s veth0 "$dir/s.pcap" tcp port "$port"
 	inns c python3 "$TOOLS/fuzzwire.py" inject --conns "$dir/conns.json"
 	sleep 1

@@ -205,6 +205,19 @@ drops() {
 	echo $s
 }
 
+# hold_conns DIR SPEC...: proxied connections opened by fuzzwire.py hold (SPEC is
+# FAMILY:SERVER_NS:ADDRESS:PORT:COUNT) and held open until `stop $HOLDER`; their sequence
+# numbers (TCP_REPAIR) in DIR/conns.json, for frames that hit them in the window.
+hold_conns() {
+	local dir=$1
+	shift
+	rm -f "$dir/ready"
+	python3 "$TOOLS/fuzzwire.py" hold --out "$dir/conns.json" --ready "$dir/ready" "$@" >"$dir/hold.out" 2>&1 &
+	HOLDER=$!
+	bg_track $HOLDER
+	wait_for test -e "$dir/ready" || fail "the held connections did not open: $(cat "$dir/hold.out")"
+}
+
 # trafgen_sndbuf: a send buffer that outlasts every frame trafgen has in flight. A veth keeps
 # the sending socket's charge on the frame until the receiver frees it (skb_scrub_packet does
 # not orphan it), so at full rate the proxy's backlogs (4 CPUs x netdev_max_backlog frames)

@@ -28,14 +28,9 @@ refs_back() {
 	fail "$1: $(refcnt "$1") references a minute later, want $2"
 }
 
-# hold: proxied connections of both families, forward and input, open until killed.
+# hold: proxied connections of both families, forward and input, open until `stop $HOLDER`.
 hold() {
-	rm -f "$W/ready"
-	python3 "$TOOLS/fuzzwire.py" hold --out "$W/conns.json" --ready "$W/ready" \
-		4:s:10.0.2.99:8083:2 6:s:fd00:2::99:8083:2 4:r:10.0.1.1:8084:1 6:r:fd00:1::1:8084:1 >"$W/hold.out" 2>&1 &
-	HOLDER=$!
-	bg_track $HOLDER
-	wait_for test -e "$W/ready" || fail "the held connections did not open: $(cat "$W/hold.out")"
+	hold_conns "$W" 4:s:10.0.2.99:8083:2 6:s:fd00:2::99:8083:2 4:r:10.0.1.1:8084:1 6:r:fd00:1::1:8084:1
 }
 
 ns_churn() {

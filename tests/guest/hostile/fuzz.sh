@@ -101,7 +101,7 @@ fuzz_target() {
 }
 
 fuzz_conns() {
-	local tg=$1 file before after dir=$W/conns-$1 holder p=8083
+	local tg=$1 file before after dir=$W/conns-$1 p=8083
 	# Ports of their own per target: nothing of the other run can be in the way.
 	[ "$tg" = SYNPROXY ] && p=8183
 	file=$(stat_file "$tg")
@@ -109,11 +109,7 @@ fuzz_conns() {
 	proxy_rules_all "$tg" "${RULE[@]}"
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	python3 "$TOOLS/fuzzwire.py" hold --out "$dir/conns.json" --ready "$dir/ready" \
-		4:s:10.0.2.99:$p:2 6:s:fd00:2::99:$p:2 4:r:10.0.1.1:$((p + 1)):1 6:r:fd00:1::1:$((p + 1)):1 >"$dir/hold.out" 2>&1 &
-	holder=$!
-	bg_track $holder
-	wait_for test -e "$dir/ready" || fail "the connections to fuzz did not open: $(cat "$dir/hold.out")"
+	hold_conns "$dir" 4:s:10.0.2.99:$p:2 6:s:fd00:2::99:$p:2 4:r:10.0.1.1:$((p + 1)):1 6:r:fd00:1::1:$((p + 1)):1
 	fuzzwire gen --phase conns --count "$((FRAMES / 2))" --seed "$SEED" --macs "$MACS" --conns "$dir/conns.json" --out "$dir" >"$dir/gen"
 	stream_start
 	before=$(stat_settle "$file")
@@ -123,7 +119,7 @@ fuzz_conns() {
 	wait $sc || fail "trafgen from the client side failed"
 	after=$(stat_settle "$file")
 	stream_stop
-	stop $holder
+	stop $HOLDER
 	local -a d=($(stat_delta "$before" "$after"))
 	figure "fuzz-conns $tg frames=$(expect "$dir" frames) counters=$(stat_delta "$before" "$after" | tr ' ' ,) transfer_bytes=$STREAM_BYTES"
 	expect_eq "syn_received (every valid SYN-class frame from the client side)" "${d[0]}" "$(expect "$dir" syn)"
