@@ -142,11 +142,14 @@ stats_prometheus() {
 	local out rows ns
 	out=$("$RSP" stats --prometheus --all-netns) || fail "stats --prometheus --all-netns: $out"
 	rows=$(prom_rows <<<"$out") || fail "prometheus_client's parser refused the output: $out"
-	for ns in - c r s; do
+	# This namespace (no /run/netns name: "-") and every named one, earlier parts' included.
+	local names
+	names=$(ls /run/netns)
+	for ns in - $names; do
 		grep -q "^$ns RSYNPROXY " <<<"$rows" && grep -q "^$ns SYNPROXY " <<<"$rows" ||
 			fail "namespace $ns missing: $rows"
 	done
-	expect_eq "samples" "$(wc -l <<<"$rows")" 8
+	expect_eq "samples" "$(wc -l <<<"$rows")" "$((2 * ($(wc -w <<<"$names") + 1)))"
 	expect_eq "r RSYNPROXY" "$(grep '^r RSYNPROXY ' <<<"$rows")" "r RSYNPROXY $(stat_sum r rsynproxy)"
 	expect_eq "r SYNPROXY" "$(grep '^r SYNPROXY ' <<<"$rows")" "r SYNPROXY $(stat_sum r synproxy)"
 	[ "$(grep '^r RSYNPROXY ' <<<"$rows" | cut -d' ' -f3)" -ge 1 ] || fail "no SYN counted in r: $rows"
@@ -192,17 +195,18 @@ doctor_clean() {
 }
 t "doctor: the correct recipe (IPv4+IPv6, INPUT+FORWARD) reports nothing, exit status 0" doctor_clean
 
-# planted CODES COMMAND...: with the correct recipe in r, COMMAND plants one mistake; doctor
-# must report exactly CODES (space-separated, in order) with exit status 4, and running the
-# fixes it prints, in r, must leave it reporting nothing.
+# planted CODES STATUS COMMAND...: with the correct recipe in r, COMMAND plants one mistake;
+# doctor must report exactly CODES (space-separated, in order) with exit status STATUS (4 for
+# errors, 3 for warnings only), and running the fixes it prints, in r, must leave it
+# reporting nothing.
 planted() {
-	local codes=$1 fix
-	shift
+	local codes=$1 status=$2 fix
+	shift 2
 	doctor_recipe
 	"$@" || fail "planting failed: $*"
 	doctor_find
 	expect_eq "findings" "$(cut -f1 <<<"$FOUND" | tr '\n' ' ')" "$codes "
-	expect_eq "exit status" "$DOCTOR_RC" 4
+	expect_eq "exit status" "$DOCTOR_RC" "$status"
 	while IFS=$'\t' read -r _ fix; do
 		inns r sh -c "$fix" || fail "the printed fix failed: $fix"
 	done <<<"$FOUND"
@@ -218,23 +222,23 @@ legacy_without_drop() {
 }
 
 t "doctor: nf_conntrack_tcp_loose=1 is named, its fix clears it" \
-	planted tcp-loose inns r sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
+	planted tcp-loose 4 inns r sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
 t "doctor: no IPv6 notrack rule (both IPv6 proxy rules bypassed), its fix clears it" \
-	planted "no-notrack no-notrack" inns r ip6tables -t raw -F
+	planted "no-notrack no-notrack" 4 inns r ip6tables -t raw -F
 t "doctor: a notrack rule without --syn, its fix clears it" \
-	planted "notrack-not-syn notrack-not-syn" inns r iptables -t raw -R PREROUTING 1 -i veth0 -p tcp -j CT --notrack
+	planted "notrack-not-syn notrack-not-syn" 4 inns r iptables -t raw -R PREROUTING 1 -i veth0 -p tcp -j CT --notrack
 t "doctor: a notrack rule on another interface, its fix clears it" \
-	planted "no-notrack no-notrack" inns r iptables -t raw -R PREROUTING 1 -i veth1 -p tcp --syn -j CT --notrack
+	planted "no-notrack no-notrack" 4 inns r iptables -t raw -R PREROUTING 1 -i veth1 -p tcp --syn -j CT --notrack
 t "doctor: state UNTRACKED only, its fix clears it" \
-	planted state-match inns r iptables -R INPUT 1 -i veth0 -p tcp -m state --state UNTRACKED -j RSYNPROXY "${DRULE[@]}"
+	planted state-match 4 inns r iptables -R INPUT 1 -i veth0 -p tcp -m state --state UNTRACKED -j RSYNPROXY "${DRULE[@]}"
 t "doctor: no INVALID drop after the IPv6 FORWARD rule, its fix clears it" \
-	planted no-drop inns r ip6tables -D FORWARD 2
+	planted no-drop 4 inns r ip6tables -D FORWARD 2
 t "doctor: the INVALID drop before the proxy rule, its fix clears it" \
-	planted drop-before inns r iptables -I INPUT 1 -i veth0 -m state --state INVALID -j DROP
+	planted drop-before 4 inns r iptables -I INPUT 1 -i veth0 -m state --state INVALID -j DROP
 t "doctor: an iptables-legacy rule set without the FORWARD drop, its fix clears it" \
-	planted no-drop legacy_without_drop
-t "doctor: SYNPROXY on the same traffic, its fix clears it" \
-	planted synproxy-too inns r iptables -A FORWARD -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j SYNPROXY "${DRULE[@]}"
+	planted no-drop 4 legacy_without_drop
+t "doctor: SYNPROXY on the same traffic (a warning, exit status 3), its fix clears it" \
+	planted synproxy-too 3 inns r iptables -A FORWARD -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j SYNPROXY "${DRULE[@]}"
 
 # --probe: a backend whose window scale differs from the rule's.
 doctor_probe() {
