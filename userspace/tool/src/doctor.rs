@@ -271,7 +271,10 @@ fn covers(outer: &Rule, inner: &Rule) -> bool {
         (Some(o), Some(i)) => o.covers(i),
         (Some(_), None) => false,
     };
-    ports && iface_covers(&outer.iface, &inner.iface) && val_covers(&outer.dst, &inner.dst)
+    ports
+        && iface_covers(&outer.iface, &inner.iface)
+        && val_covers(&outer.dst, &inner.dst)
+        && val_covers(&outer.proto, &inner.proto)
 }
 
 /// Whether the packets of two rules can meet (used for conflicts, so generous).
@@ -783,6 +786,104 @@ mod tests {
             Vec::<&str>::new()
         );
         assert_eq!(codes(&[], &[], &[], 0), ["no-rule"]);
+    }
+
+    #[test]
+    fn port_sets() {
+        let p = Ports::parse("1:10,11:20,30").unwrap();
+        assert!(p.covers(&Ports::parse("5:15").unwrap()));
+        assert!(p.covers(&Ports::parse("20,30,1").unwrap()));
+        assert!(!p.covers(&Ports::parse("5:25").unwrap()));
+        assert!(!p.covers(&Ports::parse("31").unwrap()));
+        assert!(!Ports::parse("1:10")
+            .unwrap()
+            .covers(&Ports::parse("5:15").unwrap()));
+        assert!(Ports::parse(":")
+            .unwrap()
+            .covers(&Ports::parse("0:65535").unwrap()));
+        assert!(p.contains(1) && p.contains(15) && p.contains(30));
+        assert!(!p.contains(0) && !p.contains(25) && !p.contains(31));
+        assert_eq!(Ports::parse("9:3"), Some(Ports(vec![(3, 9)])));
+        assert_eq!(Ports::parse("x"), None);
+    }
+
+    #[test]
+    fn syn_and_negations_as_parsed() {
+        let one = |rule: &str| parse_save("x", &format!("*raw\n-A PREROUTING {rule}\n")).remove(0);
+        assert!(one("-p tcp --tcp-flags SYN,RST,ACK SYN -j CT --notrack").syn);
+        assert!(!one("-p tcp --tcp-flags FIN,SYN,RST,ACK SYN,ACK -j CT --notrack").syn);
+        assert!(!one("-p tcp --tcp-flags FIN,SYN SYN -j CT --notrack").syn);
+        assert!(!one("-p tcp ! --syn -j CT --notrack").syn);
+        assert!(!one("-p tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -j CT --notrack").syn);
+        let r = one(
+            "! -p udp -m tcp ! --dport 22 -m foo --bar 1 2 ! --baz -d 10.0.0.1 -j CT --notrack",
+        );
+        assert_eq!(
+            r.proto,
+            Some(Val {
+                neg: true,
+                v: "udp".into()
+            })
+        );
+        assert!(r.odd_ports && r.dports.is_none());
+        assert_eq!(
+            r.dst,
+            Some(Val {
+                neg: false,
+                v: "10.0.0.1".into()
+            })
+        );
+        assert_eq!(
+            (r.target.as_str(), r.target_args.join(" ")),
+            ("CT", "--notrack".into())
+        );
+        let r = one("-m state ! --state INVALID -j DROP");
+        assert_eq!(r.states, None);
+        assert!(is_notrack(&one("-j NOTRACK")));
+        assert!(!is_notrack(&one("-j CT --zone 1")));
+        assert!(!is_notrack(
+            &parse_save("x", "*filter\n-A INPUT -j NOTRACK\n")[0]
+        ));
+    }
+
+    #[test]
+    fn coverage_by_interface_address_protocol_ports() {
+        let notrack = |m: &str| format!("-A PREROUTING {m} --syn -j CT --notrack");
+        for (raw, want) in [
+            ("-i eth0 -p tcp", Vec::<&str>::new()),
+            ("-p tcp", vec![]),
+            ("-i eth+ -p tcp", vec![]),
+            ("-i veth+ -p tcp", vec!["no-notrack"]),
+            ("! -i eth0 -p tcp", vec!["no-notrack"]),
+            ("! -i eth1 -p tcp", vec!["no-notrack"]),
+            ("-i eth0 -p udp", vec!["no-notrack"]),
+            ("-i eth0 -p tcp -m tcp ! --dport 22", vec!["no-notrack"]),
+            ("-i eth0 -p tcp -m multiport --dports 79:81", vec![]),
+            ("-i eth0 -d 10.0.0.1 -p tcp", vec!["no-notrack"]),
+        ] {
+            assert_eq!(
+                codes(&[&notrack(raw)], &[PROXY, DROP], &[], 0),
+                want,
+                "{raw}"
+            );
+        }
+        // The proxy rule's own destination is covered by the same one, not another.
+        let proxy = PROXY.replace("-i eth0", "-i eth0 -d 10.0.0.1/32");
+        let raw = notrack("-i eth0 -d 10.0.0.1/32 -p tcp");
+        assert_eq!(codes(&[&raw], &[&proxy, DROP], &[], 0), Vec::<&str>::new());
+        let raw2 = notrack("-i eth0 -d 10.0.0.2/32 -p tcp");
+        assert_eq!(codes(&[&raw2], &[&proxy, DROP], &[], 0), ["no-notrack"]);
+        // SYNPROXY elsewhere is no conflict; on a wildcard or negated interface it may be.
+        let c = PROXY.replace("RSYNPROXY", "SYNPROXY");
+        for (m, want) in [
+            ("-i eth1", Vec::<&str>::new()),
+            ("-i eth+", vec!["synproxy-too"]),
+            ("! -i eth1", vec!["synproxy-too"]),
+            ("! -i eth0", vec!["synproxy-too"]),
+        ] {
+            let rule = c.replace("-i eth0", m);
+            assert_eq!(codes(&[RAW], &[PROXY, DROP, &rule], &[], 0), want, "{m}");
+        }
     }
 
     #[test]
