@@ -104,14 +104,7 @@ fn send(r: &Reply, a: &Addrs) -> ([u8; MAX_BUILT_LEN], usize) {
 /// Every step on options no parser produced (window scale above 14, bits of any kind,
 /// fields without their bit): no panic, and every segment still laid out within bounds.
 fn any_options(info: &Info, h: &Header, mut input: Input, a: &Addrs) {
-    let raw = Options {
-        options: input.u8(),
-        wscale: input.u8(),
-        mss_option: input.u16(),
-        mss_encode: input.u16(),
-        tsval: input.u32(),
-        tsecr: input.u32(),
-    };
+    let raw = input.options();
     let r = syn_ack(info, h, raw, raw.tsval);
     assert_eq!(r.options.options & !info.options, 0);
     send(&r, a);

@@ -37,6 +37,19 @@ impl<'a> Input<'a> {
     pub fn rest(&mut self) -> &'a [u8] {
         self.take(usize::MAX)
     }
+
+    /// Options with every field taken from the input, also values no parser gives (window
+    /// scale above 14, any bits, fields without their bit).
+    pub fn options(&mut self) -> Options {
+        Options {
+            options: self.u8(),
+            wscale: self.u8(),
+            mss_option: self.u16(),
+            mss_encode: self.u16(),
+            tsval: self.u32(),
+            tsecr: self.u32(),
+        }
+    }
 }
 
 // Not every target uses it.
