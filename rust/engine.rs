@@ -100,7 +100,22 @@ pub(crate) fn target(
             STOLEN
         }
         Segment::Ack => {
-            if client_ack(st, net, skb, &ip, &t, false) {
+            // The handshake's ACK (seq = ISN + 1), or else a zero-window probe (seq = ISN):
+            // when that ACK was lost before a backend SYN went out (dropped on the way, or
+            // the SYN could not be sent), the client, held at the SYN-ACK's zero window,
+            // sends nothing but probes. C checks those as handshake ACKs, fails them all,
+            // and the connection hangs for good (Documentation/differences.md, C bug 7).
+            let (mss, probe) = match check_cookie(&ip, &t, false) {
+                0 => {
+                    let m = check_cookie(&ip, &t, true);
+                    (m, m != 0)
+                }
+                m => (m, false),
+            };
+            if backend_syn(st, net, skb, &ip, &t, probe, mss) {
+                if probe {
+                    st.count(Stat::CookieRetrans);
+                }
                 STOLEN
             } else {
                 DROP
@@ -113,8 +128,29 @@ pub(crate) fn target(
 /// Checks the cookie of a client ACK and sends the backend SYN. `keepalive`: the ACK is a
 /// keep-alive (seq = ISN) seen while that SYN is in flight.
 fn client_ack(st: &NetState, net: &Net, skb: &Skb, ip: &Ip, t: &Tcp, keepalive: bool) -> bool {
+    backend_syn(
+        st,
+        net,
+        skb,
+        ip,
+        t,
+        keepalive,
+        check_cookie(ip, t, keepalive),
+    )
+}
+
+/// Counts the cookie check's result `mss` (0: invalid) of client ACK `t` and, if valid, sends
+/// the backend SYN.
+fn backend_syn(
+    st: &NetState,
+    net: &Net,
+    skb: &Skb,
+    ip: &Ip,
+    t: &Tcp,
+    keepalive: bool,
+    mss: u16,
+) -> bool {
     let isn = flow::client_isn(&t.h, keepalive);
-    let mss = check_cookie(ip, t, keepalive);
     if mss == 0 {
         st.count(Stat::CookieInvalid);
         return false;

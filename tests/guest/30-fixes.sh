@@ -4,7 +4,8 @@
 # (C decodes the wrong MSS), a refused backend port, a backend resetting an established
 # connection (C mistranslates the RST), a reconnect that reopens an entry in CLOSE (C shifts
 # its SYN-ACK by the old offset), a timestamp option at an odd offset (C leaves a bad checksum
-# after translating it), and a spoofed SYN flood. Where C is buggy, the test asserts
+# after translating it), a client whose handshake ACK is lost (C never lets it through), and a
+# spoofed SYN flood. Where C is buggy, the test asserts
 # the exact shape of its bug, so that a change on either side shows.
 . "$(dirname "$0")/topo.sh"
 
@@ -286,6 +287,61 @@ test_odd_ts() {
 	expect_eq "SYNPROXY (C bug 6)" "$(odd_ts "$1" SYNPROXY 8097)" "segments=1 checksum=incorrect"
 }
 
+# lost_ack FAMILY TARGET: a real client whose handshake ACK is lost on the way (nft in the
+# client namespace drops the second packet of the connection), then a checked transfer.
+# Told a zero window by the SYN-ACK, the client sends only zero-window probes (seq = ISN)
+# from then on. Prints how many packets nft dropped, how the transfer ended, the counters.
+lost_ack() {
+	local f=$1 tg=$2 dst pre=/tmp/la.$1.$2 before after out res dropped
+	dst=$(addr "$f" s)
+	proxy_rules "$f" forward "$tg" "${RULE[@]}"
+	ip netns exec s python3 "$TOOLS/xfer.py" server "$dst" 8098 --count 1 >$pre.srv 2>&1 &
+	local srv=$!
+	bg_track $srv
+	wait_for grep -q listening $pre.srv || fail "server did not start: $(cat $pre.srv)"
+	inns c sysctl -qw net.netfilter.nf_conntrack_acct=1
+	inns c nft -f - <<-EOF
+		table inet lostack {
+			chain out {
+				type filter hook output priority 0;
+				tcp dport 8098 ct original packets 2 counter drop
+			}
+		}
+	EOF
+	before=$(stat_sum r "$(stat_file "$tg")")
+	if out=$(inns c python3 "$TOOLS/xfer.py" client "$dst" 8098 100000 100000 --timeout 8 2>&1); then
+		res=ok
+	else
+		res=$(grep -oE '[A-Za-z]+Error' <<<"$out" | head -n 1)
+		res=${res:-"failed: $out"}
+	fi
+	after=$(stat_sum r "$(stat_file "$tg")")
+	dropped=$(inns c nft list table inet lostack | sed -nE 's/.*counter packets ([0-9]+) .*/\1/p')
+	inns c nft delete table inet lostack
+	stop $srv
+	local -a d=($(stat_delta "$before" "$after"))
+	local inv=none
+	[ "${d[1]}" = 0 ] || inv=some
+	echo "dropped=$dropped transfer=$res syn=${d[0]} cookie_invalid=$inv cookie_valid=${d[2]} retrans=${d[3]}"
+}
+
+# RSYNPROXY checks a probe whose cookie fails as a handshake ACK (ISN = seq - 1) once more
+# as a probe (ISN = seq) and sends the backend SYN: the transfer completes. C drops every
+# probe as invalid and the connection never reaches the backend (C bug 7). Where the
+# client's MSS is not the top entry of the cookie's MSS table (IPv6 over Ethernet: 1440 of
+# 1220 1420 1440 8940), the probe passes as a handshake ACK with the next entry's MSS and an
+# ISN one too low, for both targets alike: the cookie cannot tell the two apart, and the
+# backend SYN is then one byte off (differences.md, C bug 7).
+test_lost_ack() { # FAMILY WANT-RSYNPROXY WANT-SYNPROXY
+	local r c
+	r=$(lost_ack "$1" RSYNPROXY)
+	c=$(lost_ack "$1" SYNPROXY)
+	echo "RSYNPROXY: $r" >&2
+	echo "SYNPROXY:  $c" >&2
+	expect_eq "RSYNPROXY" "$r" "$2"
+	expect_eq "SYNPROXY (C bug 7)" "$c" "$3"
+}
+
 t "topology: client, proxy and backend namespaces; the SYNPROXY modules load" setup
 for f in 4 6; do
 	if [ $f = 4 ]; then mid="1300 1440" last=1460; else mid="1220 1420" last=8940; fi
@@ -298,5 +354,14 @@ for f in 4 6; do
 	t "IPv$f: a backend reset of an established connection reaches the client (SYNPROXY's lands left of the window)" test_reset $f
 	t "IPv$f: a reconnect from the same port within the CLOSE timeout reopens the entry and works (SYNPROXY: SYN-ACK shifted by the old offset)" test_reconnect $f
 	t "IPv$f: a timestamp at an odd offset keeps a valid checksum through the translation (SYNPROXY: wrong, C bug 6)" test_odd_ts $f
+	if [ $f = 4 ]; then
+		t "IPv4: a client whose handshake ACK was lost gets through on its zero-window probe (SYNPROXY: stalls for good, C bug 7)" \
+			test_lost_ack 4 "dropped=1 transfer=ok syn=1 cookie_invalid=none cookie_valid=1 retrans=1" \
+			"dropped=1 transfer=TimeoutError syn=1 cookie_invalid=some cookie_valid=0 retrans=0"
+	else
+		t "IPv6: a lost handshake ACK with MSS 1440, not the table's top entry: the probe reads as an ACK for the next MSS, both targets stall (C bug 7, not fixable by the cookie)" \
+			test_lost_ack 6 "dropped=1 transfer=TimeoutError syn=1 cookie_invalid=none cookie_valid=1 retrans=0" \
+			"dropped=1 transfer=TimeoutError syn=1 cookie_invalid=none cookie_valid=1 retrans=0"
+	fi
 	t "IPv$f: under a spoofed SYN flood clients connect and the flood makes no conntrack entries" test_flood $f
 done

@@ -251,6 +251,26 @@ hostile_setup() {
 # ct_count: the entries of r's conntrack table (what conntrack -L lists).
 ct_count() { inns r cat /proc/net/nf_conntrack | wc -l; }
 
+# only_send_stalls JSON: whether every failure that xfer.py flows reports (its JSON line) is a
+# time-out in the stage "send", the shape of C bug 7 (a lost handshake ACK; differences.md).
+only_send_stalls() {
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+st = d.get("failed_stages", {})
+ok = bool(st) and set(st) <= {"send"} and all("TimeoutError" in e and "stage send," in e for e in d["errors"])
+sys.exit(0 if ok else 1)' "$1"
+}
+
+# ct_of_ports FILE: for each "local port N" that xfer.py names in FILE (a failed transfer),
+# the proxy's conntrack entry of that connection, to stderr.
+ct_of_ports() {
+	local p
+	for p in $(grep -oE 'local port [0-9]+' "$1" | grep -oE '[0-9]+$' | sort -u); do
+		echo "conntrack, port $p: $(inns r grep -E "sport=$p " /proc/net/nf_conntrack || echo none)" >&2
+	done
+}
+
 # mac NS IFACE: the interface's link-layer address.
 mac() { ip -n "$1" -o link show "$2" | sed -E 's/.*link\/ether ([0-9a-f:]+).*/\1/'; }
 

@@ -29,6 +29,7 @@ rst-client ADDR PORT BYTES [--timeout T]: read BYTES bytes, then expect the rese
 import argparse
 import hashlib
 import random
+import re
 import socket
 import struct
 import sys
@@ -102,19 +103,10 @@ def server(args):
 
 
 def client(args):
-    s = connect(args.addr, args.port, args.timeout, args.sport)
-    payload = data(args.seed, args.bytes)
-    s.sendall(struct.pack("!QQ", args.seed, args.back))
-    s.sendall(payload)
-    s.shutdown(socket.SHUT_WR)
-    digest = recv_exact(s, 32)
-    back = recv_exact(s, args.back)
-    if s.recv(1):
-        sys.exit("extra bytes after the reply")
-    if digest != hashlib.sha256(payload).digest():
-        sys.exit("server saw different bytes")
-    if back != data(args.seed ^ 0x5A5A, args.back):
-        sys.exit("reply bytes differ")
+    try:
+        transfer(args.addr, args.port, args.bytes, args.back, args.seed, args.timeout, args.sport)
+    except (OSError, EOFError, ValueError) as e:
+        sys.exit(f"{type(e).__name__}: {e}")
     print(f"ok {args.bytes} sent, {args.back} received, byte-exact")
 
 
@@ -179,12 +171,12 @@ def _quiet(f, *a):
         pass
 
 
-def transfer(addr, port, nbytes, back, seed, timeout):
+def transfer(addr, port, nbytes, back, seed, timeout, sport=None):
     """One checked transfer, as `client` does; raises on any difference, naming the stage
     and the local port (to find the connection in a capture or the conntrack table)."""
-    stage, sport = "connect", None
+    stage = "connect"
     try:
-        s = connect(addr, port, timeout)
+        s = connect(addr, port, timeout, sport)
         sport = s.getsockname()[1]
         with s:
             stage = "send"
@@ -210,12 +202,15 @@ def flows(args):
     import os
     lock = threading.Lock()
     st = {"transfers_ok": 0, "transfers_failed": 0, "bytes_verified": 0,
-          "connects_attempted": 0, "connects_ok": 0, "errors": []}
+          "connects_attempted": 0, "connects_ok": 0, "failed_stages": {}, "errors": []}
     times = []
     done = threading.Event()
 
     def note_error(e):
+        m = re.search(r"stage (\w+)", str(e))
+        stage = m.group(1) if m else "other"
         with lock:
+            st["failed_stages"][stage] = st["failed_stages"].get(stage, 0) + 1
             if len(st["errors"]) < 5:
                 st["errors"].append(f"{type(e).__name__}: {e}")
 

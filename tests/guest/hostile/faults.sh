@@ -148,6 +148,12 @@ packet_path() {
 	srv=$!
 	bg_track $srv
 	sleep 1
+	if [ -n "${HOSTILE_CAPTURE:-}" ]; then
+		# Debugging: the transfers (not the spoofed flood) on both sides of the proxy.
+		local cap=$RSYNPROXY_OUT/faults-$tg-$(date +%s)
+		capture r veth0 "$cap-client.pcap" host 10.0.1.99 and port 8095
+		capture r veth1 "$cap-backend.pcap" host 10.0.1.99 and port 8095
+	fi
 	before=$(stat_sum r "$file")
 	aim "$m" 5
 	local -a pids=()
@@ -161,12 +167,22 @@ packet_path() {
 	sleep 15
 	inj=$(injected)
 	disarm
+	local stalls=0
 	for i in 1 2 3; do
-		wait "${pids[i - 1]}" || fail "transfer $i, opened under the faults, did not finish byte-exact: $(tail -n 2 "$W/xfer.$tg.$i")"
+		wait "${pids[i - 1]}" && continue
+		# SYNPROXY: a handshake ACK whose backend SYN failed to allocate leaves the client
+		# sending zero-window probes that C never accepts (C bug 7 of differences.md): a
+		# time-out in the stage "send" is counted for it. Anything else fails either target.
+		if [ "$tg" = SYNPROXY ] && grep -q 'TimeoutError: .*stage send,' "$W/xfer.$tg.$i"; then
+			stalls=$((stalls + 1))
+			continue
+		fi
+		ct_of_ports "$W/xfer.$tg.$i"
+		fail "transfer $i, opened under the faults, did not finish byte-exact: $(tail -n 2 "$W/xfer.$tg.$i")"
 	done
 	after=$(stat_sum r "$file")
 	local -a d=($(stat_delta "$before" "$after"))
-	figure "faults-packets $tg injected=$inj syn_received=${d[0]} cookie_valid=${d[2]}"
+	figure "faults-packets $tg injected=$inj syn_received=${d[0]} cookie_valid=${d[2]} c_bug7_stalls=$stalls"
 	[ "$inj" -gt 0 ] || fail "no allocation failed on the packet path"
 	[ "${d[0]}" -ge 2000 ] || fail "syn_received +${d[0]}, want at least the 2000 flood SYNs"
 	proxy_flush
