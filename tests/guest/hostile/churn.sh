@@ -69,10 +69,15 @@ flows_start() {
 	bg_track $FLOWS
 	sleep 2
 }
+# flows_stop TARGET: SYNPROXY's time-outs in the stage "send" are C bug 7 (a lost handshake
+# ACK, differences.md), counted in the figures; any other failure fails either target.
 flows_stop() {
 	touch "$W/stop"
+	FLOWS_OUT=
 	if ! wait "$FLOWS"; then
-		fail "transfers through the proxy failed: $(cat "$W/flows.out")"
+		FLOWS_OUT=$(head -n 1 "$W/flows.out")
+		[ "$1" = SYNPROXY ] && only_send_stalls "$FLOWS_OUT" ||
+			fail "transfers through the proxy failed: $(cat "$W/flows.out")"
 	fi
 	FLOWS_OUT=$(head -n 1 "$W/flows.out")
 }
@@ -118,7 +123,7 @@ rules_replace() {
 		inns r iptables -R FORWARD 1 -i veth0 -p tcp -m state --state INVALID,UNTRACKED -j "$tg" "${RULE[@]}"
 		sleep 1
 	done
-	flows_stop
+	flows_stop "$tg"
 	figure "churn-rules $tg rounds=$ROUNDS replacements=$((7 * ROUNDS)) flows=$(tr -d ' ' <<<"$FLOWS_OUT" | cut -c1-200)"
 	proxy_flush
 	legacy_flush
