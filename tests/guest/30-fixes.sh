@@ -309,7 +309,7 @@ lost_ack() {
 		}
 	EOF
 	before=$(stat_sum r "$(stat_file "$tg")")
-	if out=$(inns c python3 "$TOOLS/xfer.py" client "$dst" 8098 100000 100000 --timeout 8 2>&1); then
+	if out=$(inns c python3 "$TOOLS/xfer.py" client "$dst" 8098 100000 100000 --timeout 5 2>&1); then
 		res=ok
 	else
 		res=$(grep -oE '[A-Za-z]+Error' <<<"$out" | head -n 1)
