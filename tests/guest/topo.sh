@@ -250,6 +250,8 @@ hostile_setup() {
 
 # ct_count: the entries of r's conntrack table (what conntrack -L lists).
 ct_count() { inns r cat /proc/net/nf_conntrack | wc -l; }
+# ct_open: the entries of r not yet closed (neither TIME_WAIT nor CLOSE).
+ct_open() { inns r grep -cvE ' (TIME_WAIT|CLOSE) ' /proc/net/nf_conntrack || true; }
 
 # only_send_stalls JSON: whether every failure that xfer.py flows reports (its JSON line) is a
 # time-out in the stage "send", the shape of C bug 7 (a lost handshake ACK; differences.md).
