@@ -9,7 +9,7 @@
 # lines; tests/distro/run counts them against tests/distro/plan.
 here=$(cd "$(dirname "$0")" && pwd)
 guest=$here/../guest
-. "$guest/lib.sh"
+. "$guest/topo.sh" # lib.sh, stat_sum, refcnt_is
 KREL=$(uname -r)
 
 # PATH directories in which iptables and friends are one backend's (the root is read-only:
