@@ -79,6 +79,8 @@ for b in nft legacy; do
 		t "iptables-$b: the seed recipe with -j RSYNPROXY (IPv4 and IPv6) autoloads the DKMS-built module from /lib/modules/$KREL/updates/dkms; rules read back; /proc/net/stat/rsynproxy" seed_recipe
 		echo "# part datapath-$b"
 		bash "$guest/20-datapath.sh" || echo "not ok - iptables-$b: 20-datapath.sh ran to the end (exit status $?)"
+		# The captures, counters and wire summaries, for a failure's post-mortem (--out).
+		cp -r /tmp/dp "$RSYNPROXY_OUT/dp-$b" 2>/dev/null || true
 		echo "# part unload-$b"
 		t "iptables-$b: with the namespaces gone the module's refcount is 0 and it unloads" unload
 	)
