@@ -28,7 +28,7 @@ DKMS_SRC = Makefile Kbuild VERSION dkms.conf scripts/check-kdir scripts/kdir-for
 
 .PHONY: all check-kdir modules kbuild-modules modules-clean clean deps kernel test-module plugin check demo bench vm-shell \
 	mutants cargo-mutants soak fuzz \
-	headers install-dkms-src deb rust-overlay distro-overlay
+	headers install-dkms-src deb rust-overlay distro-overlay check-distro
 
 all: modules
 
@@ -83,6 +83,13 @@ rust-overlay:
 KREL ?= 7.3.4+deb13-amd64
 distro-overlay:
 	@KREL=$(KREL) scripts/distro-chroot -- scripts/rust-overlay /usr/src/linux-headers-$(KREL)
+
+# The packages on Debian's own Rust-enabled kernels (tests/distro/pins: 7.3.4 from
+# trixie-backports, 7.2.13 from sid), each booted from Debian's vmlinuz under QEMU: chroot,
+# rust-overlay, dpkg-buildpackage, apt install with DKMS, data-path tests (tests/distro/run).
+# All kernels of the pins, or the one given as KREL=... on the command line. Not part of check.
+check-distro: deps
+	@tests/distro/run $(if $(filter command line environment,$(origin KREL)),$(KREL))
 
 # Debian packages in build/deb (Documentation/packaging.md).
 deb: deps

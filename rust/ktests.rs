@@ -281,7 +281,6 @@ fn rust_layout() -> impl Iterator<Item = (&'static str, usize)> {
         sz!(seq_file),
         off!(seq_file, private),
         sz!(net),
-        off!(net, proc_net_stat),
         sz!(nf_conn),
         off!(nf_conn, status),
         off!(nf_conn, ext),

@@ -41,8 +41,9 @@ impl Net {
     /// `net->proc_net_stat`, the namespace's `/proc/net/stat` directory.
     pub(crate) fn proc_net_stat(&self) -> *mut sys::proc_dir_entry {
         // SAFETY: the namespace is live (type invariant); proc_net_stat is set before any
-        // pernet subsystem init runs and stays until after every exit.
-        unsafe { (*self.as_ptr()).proc_net_stat }
+        // pernet subsystem init runs and stays until after every exit. Read in C: `net` is
+        // opaque to Rust (rust/sys/bindgen_parameters).
+        unsafe { sys::rsynproxy_net_proc_net_stat(self.as_ptr()) }
     }
 
     /// `net.ipv4.ip_default_ttl`, for the packets the proxy sends.

@@ -209,6 +209,16 @@ free:
 	return err;
 }
 
+/*
+ * struct net is read only here, never from Rust: bindgen cannot lay it out on 7.x. Its
+ * struct ns_common holds `struct ns_tree;`, an unnamed member of a tagged struct
+ * (-fms-extensions), which bindgen drops: on 7.2 proc_net_stat came out 128 bytes early.
+ */
+struct proc_dir_entry *rsynproxy_net_proc_net_stat(const struct net *net)
+{
+	return net->proc_net_stat;
+}
+
 u8 rsynproxy_ip4_ttl(const struct net *net)
 {
 	return READ_ONCE(net->ipv4.sysctl_ip_default_ttl);
@@ -292,7 +302,7 @@ const struct rsynproxy_layout rsynproxy_c_layout[] = {
 	SZ(pernet_operations), OFF(pernet_operations, init), OFF(pernet_operations, exit),
 	OFF(pernet_operations, id), OFF(pernet_operations, size),
 	SZ(seq_operations), SZ(seq_file), OFF(seq_file, private),
-	SZ(net), OFF(net, proc_net_stat),
+	SZ(net),
 	SZ(nf_conn), OFF(nf_conn, status), OFF(nf_conn, ext),
 	SZ(nf_conn_synproxy), SZ(nf_conn_seqadj),
 	SZ(rsynproxy_stats), OFF(rsynproxy_stats, cnt),

@@ -91,6 +91,7 @@ struct nf_conn *rsynproxy_tmpl_alloc(struct net *net);
 void rsynproxy_ct_put(struct nf_conn *ct);
 int rsynproxy_send4(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb);
 int rsynproxy_send6(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb);
+struct proc_dir_entry *rsynproxy_net_proc_net_stat(const struct net *net);
 u8 rsynproxy_ip4_ttl(const struct net *net);
 u8 rsynproxy_ip6_hop_limit(const struct net *net);
 void rsynproxy_hooks_lock(void);
