@@ -203,7 +203,7 @@ extern "C" fn counters_per_cpu(_t: *mut kunit) {
     let after = st.sum();
     let delta: [u32; 5] = core::array::from_fn(|i| after[i].wrapping_sub(before[i]));
     check(
-        before == [0; 5] && delta == [1, 0, 0, 0, 2],
+        before == [0; crate::proto::stats::NCOUNTERS] && delta == [1, 0, 0, 0, 2],
         format_args!("counters {before:?}, deltas {delta:?}"),
     );
 }

@@ -97,8 +97,7 @@ impl Told {
             super::cookie::decode(&mut cookie);
         }
         Told {
-            wscale: (ts && cookie.options & info.options & OPT_WSCALE != 0)
-                .then_some(info.wscale),
+            wscale: (ts && cookie.options & info.options & OPT_WSCALE != 0).then_some(info.wscale),
             mss: (info.options & OPT_MSS != 0).then_some(info.mss),
             sack: ts && cookie.options & info.options & OPT_SACK_PERM != 0,
             ts,
