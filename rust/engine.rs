@@ -300,7 +300,7 @@ fn check_backend(st: &NetState, ip: &Ip, t: &Tcp, sp: &SynproxyExt) -> Option<Sc
             port: t.h.sport,
             m: &m,
         };
-        pr_info!("RSYNPROXY: {}\n", format_args!("{report}"));
+        pr_info!("{}\n", format_args!("{report}"));
     }
     m.scale()
 }

@@ -6,7 +6,7 @@ server ADDR PORT [--count N]: accept N connections (default 1); from each, read 
     of bytes the client asked for, generated from its seed.
 client ADDR PORT BYTES BACK [--seed S] [--timeout T] [--sport P]: send BYTES bytes, ask for
     BACK bytes back, check the server's digest and the bytes that come back; exit 0 only if
-    all match.
+    all match. The line it prints ends with the seconds from connect to the last byte.
 refused ADDR PORT [--sport P] [--timeout T]: connect, send one byte, read; prints "reset"
     (through a proxy, which completes the handshake first), "refused" (a RST to the SYN
     itself), "timeout", "closed" or "data"; exit 0 either way.
@@ -102,6 +102,7 @@ def server(args):
 
 
 def client(args):
+    t0 = time.monotonic()
     s = connect(args.addr, args.port, args.timeout, args.sport)
     payload = data(args.seed, args.bytes)
     s.sendall(struct.pack("!QQ", args.seed, args.back))
@@ -115,7 +116,7 @@ def client(args):
         sys.exit("server saw different bytes")
     if back != data(args.seed ^ 0x5A5A, args.back):
         sys.exit("reply bytes differ")
-    print(f"ok {args.bytes} sent, {args.back} received, byte-exact")
+    print(f"ok {args.bytes} sent, {args.back} received, byte-exact in {time.monotonic() - t0:.3f} s")
 
 
 def listen(args):

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""TCP windows on the wire, for the backend option mismatch tests (Python 3.11, stdlib only).
+
+Reads the raw header bytes of classic pcap files (snap length may cut the payload: lengths
+come from the IP header).
+
+  windows.py wscale --port P PCAP
+      The window scale of the first SYN to port P and of the first SYN-ACK from it, as
+      announced on the wire: {"syn": N|null, "synack": N|null} (null: no option; absent
+      packet: exit 1).
+  windows.py compare --port P --bws B --aws A [--identity] CLIENT.pcap BACKEND.pcap
+      The segments from port P (but SYN-ACKs) as the backend sent them and as the client
+      got them, matched by acknowledgment number and rank among equal ones (the proxy
+      translates neither the acknowledgment nor the order). Each client window must be
+      min((backend window << B) >> A, 65535) (--identity: equal, as SYNPROXY leaves it).
+      The proxy's window update (its first segment to the client, no backend
+      counterpart) must carry min(((SYN-ACK window >> B) << B) >> A, 65535) (--identity:
+      SYN-ACK window >> B). Prints one JSON line: matched, changed (client window differs
+      from the backend's), bad (first five wrong ones), the window update, and the largest
+      window the client believes (window << A) against the largest the backend offers
+      (window << B), in bytes. Exit 1 if any is wrong or fewer than 10 matched.
+  windows.py flow --port P PCAP
+      The data segments to port P: bytes, retransmitted segments (ending at or before the
+      highest sequence sent before), seconds from the first to the last; one JSON line.
+"""
+import argparse
+import collections
+import json
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wire import read_pcap  # noqa: E402
+
+SYN, ACK = 0x02, 0x10
+
+
+class Seg:
+    __slots__ = ("sport", "dport", "seq", "ack", "flags", "win", "plen", "wscale")
+
+
+def parse(raw):
+    """The TCP header fields of an IP packet, from what the capture kept; None if not TCP."""
+    if not raw:
+        return None
+    v = raw[0] >> 4
+    if v == 4 and len(raw) >= 20:
+        ihl = (raw[0] & 0xF) * 4
+        if raw[9] != 6:
+            return None
+        total = struct.unpack("!H", raw[2:4])[0]
+        t = raw[ihl:]
+        iplen = total - ihl
+    elif v == 6 and len(raw) >= 40:
+        if raw[6] != 6:
+            return None
+        t = raw[40:]
+        iplen = struct.unpack("!H", raw[4:6])[0]
+    else:
+        return None
+    if len(t) < 20:
+        return None
+    s = Seg()
+    s.sport, s.dport, s.seq, s.ack = struct.unpack("!HHII", t[:12])
+    doff = (t[12] >> 4) * 4
+    s.flags = t[13]
+    s.win = struct.unpack("!H", t[14:16])[0]
+    s.plen = max(iplen - doff, 0)
+    s.wscale = None
+    opts, i = t[20:doff], 0
+    while i < len(opts):
+        kind = opts[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(opts) or opts[i + 1] < 2:
+            break
+        if kind == 3 and opts[i + 1] == 3 and i + 2 < len(opts):
+            s.wscale = opts[i + 2]
+        i += opts[i + 1]
+    return s
+
+
+def segs(path):
+    out = []
+    for raw in read_pcap(path):
+        s = parse(raw)
+        if s is not None:
+            out.append(s)
+    return out
+
+
+def pcap_times(path):
+    """Timestamps (seconds) of the TCP packets of a capture, in order."""
+    with open(path, "rb") as f:
+        data = f.read()
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    nano = data[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    out, off = [], 24
+    while off + 16 <= len(data):
+        sec, frac, incl = struct.unpack(endian + "III", data[off:off + 12])
+        out.append(sec + frac / (1e9 if nano else 1e6))
+        off += 16 + incl
+    return out
+
+
+def wscale(args):
+    syn = synack = None
+    found = [False, False]
+    for s in segs(args.pcap):
+        if s.flags & (SYN | ACK) == SYN and s.dport == args.port and not found[0]:
+            found[0], syn = True, s.wscale
+        if s.flags & (SYN | ACK) == SYN | ACK and s.sport == args.port and not found[1]:
+            found[1], synack = True, s.wscale
+    print(json.dumps({"syn": syn, "synack": synack}))
+    return 0 if all(found) else 1
+
+
+def translate(win, bws, aws):
+    return min((win << bws) >> aws, 0xFFFF)
+
+
+def compare(args):
+    def from_port(path):
+        return [s for s in segs(path) if s.sport == args.port]
+
+    cli, bak = from_port(args.client), from_port(args.backend)
+    synacks = [s for s in bak if s.flags & SYN]
+    if not synacks:
+        print(json.dumps({"error": "no backend SYN-ACK in the backend capture"}))
+        return 1
+    synack = synacks[0]
+    cli = [s for s in cli if not s.flags & SYN]
+    bak = [s for s in bak if not s.flags & SYN]
+    if not cli:
+        print(json.dumps({"error": "nothing from the backend in the client capture"}))
+        return 1
+    # The window update: the first segment to the client, acknowledging what the backend's
+    # SYN-ACK acknowledged.
+    wupd = cli[0]
+    base = synack.win >> args.bws
+    want_wupd = base if args.identity else translate(base, args.bws, args.aws)
+    rank = collections.Counter()
+    bymatch = {}
+    for s in bak:
+        bymatch[(s.ack, rank[s.ack])] = s
+        rank[s.ack] += 1
+    rank = collections.Counter()
+    matched = changed = 0
+    bad = []
+    believed = offered = 0
+    for s in cli[1:]:
+        b = bymatch.get((s.ack, rank[s.ack]))
+        rank[s.ack] += 1
+        if b is None:
+            continue
+        matched += 1
+        want = b.win if args.identity else translate(b.win, args.bws, args.aws)
+        if s.win != b.win:
+            changed += 1
+        if s.win != want and len(bad) < 5:
+            bad.append({"ack": s.ack, "backend": b.win, "client": s.win, "want": want})
+        elif s.win != want:
+            bad.append(None)
+        believed = max(believed, s.win << args.aws)
+        offered = max(offered, b.win << args.bws)
+    nbad = len(bad)
+    out = {
+        "matched": matched,
+        "changed": changed,
+        "wrong": nbad,
+        "bad": [b for b in bad if b][:5],
+        "wupd": wupd.win,
+        "wupd_want": want_wupd,
+        "believed_max": believed,
+        "offered_max": offered,
+    }
+    print(json.dumps(out))
+    return 0 if nbad == 0 and matched >= 10 and wupd.win == want_wupd else 1
+
+
+def flow(args):
+    times = pcap_times(args.pcap)
+    raws = read_pcap(args.pcap)
+    if len(times) != len(raws):
+        times = [0.0] * len(raws)
+    high = None
+    nbytes = retrans = segsn = 0
+    first = last = None
+    for raw, t in zip(raws, times):
+        s = parse(raw)
+        if s is None or s.dport != args.port or s.plen == 0 or s.flags & SYN:
+            continue
+        end = (s.seq + s.plen) % (1 << 32)
+        segsn += 1
+        if high is not None and (end == high or (end - high) % (1 << 32) >= 1 << 31):
+            retrans += 1
+        else:
+            nbytes += s.plen if high is None else (end - high) % (1 << 32)
+            high = end
+        first = t if first is None else first
+        last = t
+    print(json.dumps({"bytes": nbytes, "segments": segsn, "retransmitted": retrans,
+                      "seconds": round((last or 0) - (first or 0), 3)}))
+    return 0
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = ap.add_subparsers(dest="cmd", required=True)
+    w = sp.add_parser("wscale")
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("pcap")
+    c = sp.add_parser("compare")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--bws", type=int, required=True)
+    c.add_argument("--aws", type=int, required=True)
+    c.add_argument("--identity", action="store_true")
+    c.add_argument("client")
+    c.add_argument("backend")
+    f = sp.add_parser("flow")
+    f.add_argument("--port", type=int, required=True)
+    f.add_argument("pcap")
+    args = ap.parse_args(argv)
+    return {"wscale": wscale, "compare": compare, "flow": flow}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
