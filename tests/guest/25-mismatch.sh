@@ -16,6 +16,7 @@
 . "$(dirname "$0")/topo.sh"
 
 PORT=8082
+SMALL=8083
 RULE=(--sack-perm --timestamp --mss 1460)
 BYTES=$((2 << 20))
 W=/tmp/mm
@@ -31,17 +32,26 @@ setup() {
 	done
 	rm -rf $W
 	mkdir -p $W
+	# The backend servers for every test (IPv4 and IPv6), a thread per connection; stopped
+	# at the end of the file (not tracked by the test: they outlive it). $PORT with Linux's
+	# default buffers, $SMALL with a 16 KiB receive buffer (doubled by the kernel, no
+	# autotuning): the backend with window scale 2 is also one with a small window.
+	ip netns exec s python3 "$TOOLS/xfer.py" server :: $PORT --parallel >$W/srv 2>&1 &
+	echo $! >$W/srv.pid
+	ip netns exec s python3 "$TOOLS/xfer.py" server :: $SMALL --parallel --rcvbuf 16384 >$W/srv.small 2>&1 &
+	echo $! >>$W/srv.pid
+	wait_for grep -q listening $W/srv || fail "server did not start: $(cat $W/srv)"
+	wait_for grep -q listening $W/srv.small || fail "server did not start: $(cat $W/srv.small)"
 }
 
 # backend WSCALE: the window scale the backend announces (2, 7: Linux's default, or 9),
 # through the largest receive buffer: ilog2(max(tcp_rmem[2], net.core.rmem_max)) - 15,
-# rmem_max being 212992. For 2, a 64 KiB buffer (tcp_rmem[1] and [2]): a backend whose
-# window is smaller than the path's bandwidth-delay product under TCG. The rest of the
-# backend's options back to Linux's defaults.
+# rmem_max being 212992 (the buffers of the connections come from the listeners: setup).
+# The rest of the backend's options back to Linux's defaults.
 backend() {
 	local rmem
 	case $1 in
-	2) rmem="4096 65536 65536" ;;
+	2) rmem="4096 16384 16384" ;;
 	7) rmem="4096 131072 6291456" ;;
 	9) rmem="4096 131072 16777216" ;;
 	esac
@@ -49,8 +59,23 @@ backend() {
 	inns s ip route replace default via 10.0.2.1
 }
 
-# mismatch_sum: the five mismatch counters of r summed over CPUs.
-mismatch_sum() { stat_sum r rsynproxy_mismatch; }
+# counters FILE: FILE's five counters and the five mismatch counters of r, each summed over
+# CPUs ("a b c d e|v w x y z"), read by one process.
+counters() {
+	local -a sum=(0 0 0 0 0 0 0 0 0 0) col
+	local line f=-1 i
+	while read -r line; do
+		col=($line)
+		if [ "${col[0]}" = entries ]; then
+			f=$((f + 1))
+			continue
+		fi
+		[ ${#col[@]} = 6 ] || fail "malformed line '$line'"
+		for i in 0 1 2 3 4; do sum[f * 5 + i]=$((sum[f * 5 + i] + 16#${col[i + 1]})); done
+	done < <(inns r cat "/proc/net/stat/$1" /proc/net/stat/rsynproxy_mismatch)
+	[ $f = 1 ] || fail "not two counter files"
+	echo "${sum[*]:0:5}|${sum[*]:5:5}"
+}
 
 # kmsg_mark / kmsg_since MARK: the kernel log lines after a mark.
 kmsg_mark() { dmesg | wc -l; }
@@ -61,7 +86,7 @@ kmsg_since() { dmesg | tail -n +$(($1 + 1)); }
 # the client's output (.xfer, exit status in .rc), the captures, the counter deltas
 # (.counters, and .mismatch), the kernel log lines (.kmsg), the client flow (.flow).
 run() {
-	local name=$1 fam=$2 tg=$3 rws=$4 bytes=$5 pre=$W/$1 dst mark b1 b2 m1 m2 rc=0
+	local name=$1 fam=$2 tg=$3 rws=$4 bytes=$5 pre=$W/$1 dst mark b1 b2 rc=0 port=${RPORT:-$PORT}
 	shift 5
 	local -a rule=("${RULE[@]}")
 	[ $# -gt 0 ] && rule=("$@")
@@ -69,37 +94,37 @@ run() {
 	# One restore per run (a process start costs much under TCG): the recipe in FORWARD.
 	recipe "$tg" "${rule[@]}" --wscale "$rws" | inns r "$(ipt_of "$fam")-restore"
 	rm -f "$pre".*
-	ip netns exec s python3 "$TOOLS/xfer.py" server "$dst" $PORT >"$pre.srv" 2>&1 &
-	local srv=$!
-	bg_track $srv
 	local c1= c2=
 	if [ "${CAPTURE:-1}" = 1 ]; then
-		capture c veth0 "$pre.client.pcap" tcp port $PORT
+		capture c veth0 "$pre.client.pcap" tcp port $port
 		c1=$CAP_PID
-		capture s veth0 "$pre.backend.pcap" tcp port $PORT
+		capture s veth0 "$pre.backend.pcap" tcp port $port
 		c2=$CAP_PID
 	fi
-	wait_for grep -q listening "$pre.srv" || fail "server did not start: $(cat "$pre.srv")"
-	b1=$(stat_sum r "$(stat_file "$tg")")
-	m1=$(mismatch_sum)
+	b1=$(counters "$(stat_file "$tg")")
 	mark=$(kmsg_mark)
-	timeout 60 ip netns exec c python3 "$TOOLS/xfer.py" client "$dst" $PORT "$bytes" 1000 --seed 5 --timeout 20 \
+	timeout 60 ip netns exec c python3 "$TOOLS/xfer.py" client "$dst" "$port" "$bytes" 1000 --seed 5 --timeout 20 \
 		>"$pre.xfer" 2>&1 || rc=$?
 	echo $rc >"$pre.rc"
-	b2=$(stat_sum r "$(stat_file "$tg")")
-	m2=$(mismatch_sum)
-	stop $srv
+	b2=$(counters "$(stat_file "$tg")")
 	kmsg_since "$mark" >"$pre.kmsg"
-	stat_delta "$b1" "$b2" >"$pre.counters"
-	stat_delta "$m1" "$m2" >"$pre.mismatch"
+	stat_delta "${b1%|*}" "${b2%|*}" >"$pre.counters"
+	stat_delta "${b1#*|}" "${b2#*|}" >"$pre.mismatch"
 	if [ -n "$c1" ]; then
 		settle "$pre.client.pcap" "$pre.backend.pcap"
 		stop $c1 $c2
-		python3 "$TOOLS/windows.py" flow --port $PORT "$pre.client.pcap" >"$pre.flow"
 	fi
 }
 
-# mbps NAME: goodput of a run in Mbit/s (from the client's own clock), or "failed".
+# report NAME BACKEND_WSCALE [--identity]: tests/tools/windows.py report on a run's captures
+# (the client's windows against the backend's, the client's flow, the scales announced).
+report() {
+	local n=$1 bws=$2
+	shift 2
+	python3 "$TOOLS/windows.py" report --port "${RPORT:-$PORT}" --bws "$bws" --aws 7 "$@" "$W/$n.client.pcap" "$W/$n.backend.pcap"
+}
+
+# mbps NAME BYTES: goodput of a run in Mbit/s (from the client's own clock), or "failed".
 mbps() {
 	local s
 	s=$(sed -nE 's/.*byte-exact in ([0-9.]+) s$/\1/p' "$W/$1.xfer")
@@ -107,40 +132,38 @@ mbps() {
 		echo failed
 		return 0
 	fi
-	python3 -c "import sys; print(f'{$2 * 8 / float(sys.argv[1]) / 1e6:.1f}')" "$s"
+	awk -v b="$2" -v s="$s" 'BEGIN { printf "%.1f\n", b * 8 / s / 1e6 }'
 }
 
-json_get() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-
-# announced NAME: the window scale the backend's SYN-ACK and the proxy's SYN-ACK carried.
-announced() {
-	local b c
-	b=$(python3 "$TOOLS/windows.py" wscale --port $PORT "$W/$1.backend.pcap") || fail "$1: no backend SYN-ACK: $b"
-	c=$(python3 "$TOOLS/windows.py" wscale --port $PORT "$W/$1.client.pcap") || fail "$1: no SYN-ACK at the client: $c"
-	echo "backend=$(json_get "$b" synack) client=$(json_get "$c" synack)"
+json_get() { # JSON KEY.KEY...: a value, without a process start (bash regex on flat keys)
+	local j=$1 k
+	for k in ${2//./ }; do
+		[[ $j =~ \"$k\":\ ?(\{[^{}]*\}|[^,}]*) ]] || fail "no $2 in $1"
+		j=${BASH_REMATCH[1]}
+	done
+	echo "$j"
 }
+
+# announced REPORT: the window scale the backend's SYN-ACK and the proxy's SYN-ACK carried.
+announced() { echo "backend=$(json_get "$1" backend.synack) client=$(json_get "$1" client.synack)"; }
 
 # SYNPROXY with a rule matching the backend, then with the rule's 7: both byte-exact or
 # not, the goodputs, the windows the client believed, the retransmissions and the drops.
 test_synproxy_harm() { # BACKEND_WSCALE
 	local bws=$1 m=sp-ws$1-matched x=sp-ws$1-rule7 out
 	backend "$bws"
-	run $m 4 SYNPROXY "$bws" $BYTES
+	CAPTURE=0 run $m 4 SYNPROXY "$bws" $BYTES
 	expect_eq "matched SYNPROXY transfer" "$(cat $W/$m.rc)" 0
-	expect_eq "wscale announced (backend, client) with a matching rule" "$(announced $m)" "backend=$bws client=$bws"
 	run $x 4 SYNPROXY 7 $BYTES
-	expect_eq "wscale announced (backend, client) with rule 7" "$(announced $x)" "backend=$bws client=7"
 	# SYNPROXY passes the backend's window fields on as they are: the client multiplies
 	# them by 2^7, the backend meant 2^bws.
-	out=$(python3 "$TOOLS/windows.py" compare --identity --port $PORT --bws "$bws" --aws 7 \
-		"$W/$x.client.pcap" "$W/$x.backend.pcap") || fail "SYNPROXY changed windows? $out"
+	out=$(report $x "$bws" --identity) || fail "SYNPROXY changed windows? $out"
 	echo "$out"
+	expect_eq "wscale announced (backend, client) with rule 7" "$(announced "$out")" "backend=$bws client=7"
 	local -a c=($(cat $W/$x.counters))
-	local fl
-	fl=$(cat $W/$x.flow)
-	figure "mismatch=synproxy-ws$bws-rule7 believed_max=$(json_get "$out" believed_max)" \
-		"backend_offered_max=$(json_get "$out" offered_max) retransmitted=$(json_get "$fl" retransmitted)" \
-		"segments=$(json_get "$fl" segments) dropped_as_invalid=${c[1]} outcome=$([ "$(cat $W/$x.rc)" = 0 ] && echo byte-exact || echo failed)" \
+	figure "mismatch=synproxy-ws$bws-rule7 believed_max=$(json_get "$out" compare.believed_max)" \
+		"backend_offered_max=$(json_get "$out" compare.offered_max) retransmitted=$(json_get "$out" flow.retransmitted)" \
+		"segments=$(json_get "$out" flow.segments) dropped_as_invalid=${c[1]} outcome=$([ "$(cat $W/$x.rc)" = 0 ] && echo byte-exact || echo failed)" \
 		"mbps=$(mbps $x $BYTES) matched_mbps=$(mbps $m $BYTES)"
 	tail -n 1 "$RSYNPROXY_OUT/figures"
 }
@@ -155,24 +178,25 @@ test_rsynproxy_fix() { # FAMILY BACKEND_WSCALE BYTES
 	run $n "$fam" RSYNPROXY 7 "$bytes" "${rule[@]}"
 	[ "$(cat $W/$n.rc)" = 0 ] || fail "transfer failed: $(cat $W/$n.xfer)"
 	cat $W/$n.xfer
-	expect_eq "wscale announced (backend, client)" "$(announced $n)" "backend=$bws client=7"
-	out=$(python3 "$TOOLS/windows.py" compare --port $PORT --bws "$bws" --aws 7 \
-		"$W/$n.client.pcap" "$W/$n.backend.pcap") || fail "windows not translated: $out"
-	echo "$out"
-	[ "$(json_get "$out" changed)" -gt 0 ] || fail "no window changed on the way: $out"
+	if [ "${CAPTURE:-1}" = 1 ]; then
+		out=$(report $n "$bws") || fail "windows not translated: $out"
+		echo "$out"
+		expect_eq "wscale announced (backend, client)" "$(announced "$out")" "backend=$bws client=7"
+		[ "$(json_get "$out" compare.changed)" -gt 0 ] || fail "no window changed on the way: $out"
+	fi
 	expect_eq "counters (syn_received cookie_invalid cookie_valid retrans reopened)" "$(cat $W/$n.counters)" "1 0 1 0 0"
 	expect_eq "mismatch counters (wscale mss_larger mss_smaller sack_absent ts_absent)" "$(cat $W/$n.mismatch)" "1 0 0 0 0"
 	host=$(addr "$fam" s)
 	[ "$fam" = 6 ] && host="[$host]"
-	want="rsynproxy: backend $host:$PORT announces other options than the client was given: wscale $bws (client told 7)"
+	want="rsynproxy: backend $host:${RPORT:-$PORT} announces other options than the client was given: wscale $bws (client told 7)"
 	grep -qF "$want" $W/$n.kmsg || fail "no log line '$want' in: $(cat $W/$n.kmsg)"
 	[ "$(grep -c 'rsynproxy: backend' $W/$n.kmsg)" = 1 ] || fail "not one log line: $(cat $W/$n.kmsg)"
-	local fl
-	fl=$(cat $W/$n.flow)
-	figure "mismatch=rsynproxy$fam-ws$bws-rule7 believed_max=$(json_get "$out" believed_max)" \
-		"backend_offered_max=$(json_get "$out" offered_max) retransmitted=$(json_get "$fl" retransmitted)" \
-		"segments=$(json_get "$fl" segments) outcome=byte-exact mbps=$(mbps $n "$bytes")"
-	tail -n 1 "$RSYNPROXY_OUT/figures"
+	if [ "${CAPTURE:-1}" = 1 ]; then
+		figure "mismatch=rsynproxy$fam-ws$bws-rule7 believed_max=$(json_get "$out" compare.believed_max)" \
+			"backend_offered_max=$(json_get "$out" compare.offered_max) retransmitted=$(json_get "$out" flow.retransmitted)" \
+			"segments=$(json_get "$out" flow.segments) outcome=byte-exact mbps=$(mbps $n "$bytes")"
+		tail -n 1 "$RSYNPROXY_OUT/figures"
+	fi
 }
 
 # One kind of mismatch alone (the backend's window scale is the rule's 7): a transfer
@@ -206,12 +230,47 @@ test_proc_file() {
 		"$(printf 'entries\t\tsyn_received\tcookie_invalid\tcookie_valid\tcookie_retrans\tconn_reopened')"
 }
 
+RSP=$RSYNPROXY_TOP/userspace/target/release/rsynproxy
+
+# After the tests above: r's mismatch counters are not all zero. `rsynproxy stats` shows them
+# as text, JSON and Prometheus text (read back by prometheus_client's parser).
+test_tool() {
+	local want got
+	want=$(counters rsynproxy)
+	want=${want#*|}
+	[ "$want" != "0 0 0 0 0" ] || fail "no mismatch counted before"
+	got=$("$RSP" stats --netns r)
+	got=$(sed -n '/^rsynproxy_mismatch:$/,$p' <<<"$got" | awk 'NR > 1 { printf "%s ", $2 }')
+	expect_eq "stats: the rsynproxy_mismatch section" "$got" "$want "
+	got=$("$RSP" stats --netns r --json | python3 -c '
+import json, sys
+names = ["wscale", "mss_larger", "mss_smaller", "sack_absent", "ts_absent"]
+for line in sys.stdin:
+    o = json.loads(line)
+    if o["file"] == "rsynproxy_mismatch":
+        print(" ".join(str(o["totals"][n]) for n in names))')
+	expect_eq "stats --json: rsynproxy_mismatch" "$got" "$want"
+	got=$("$RSP" stats --netns r --prometheus | /usr/bin/python3 -c '
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+names = ["wscale", "mss_larger", "mss_smaller", "sack_absent", "ts_absent"]
+v = {}
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    assert fam.type == "counter", (fam.name, fam.type)
+    for smp in fam.samples:
+        if smp.name.startswith("rsynproxy_mismatch_") and smp.name.endswith("_total"):
+            assert smp.labels == {"netns": "r", "target": "RSYNPROXY"}, smp.labels
+            v[smp.name[len("rsynproxy_mismatch_"):-len("_total")]] = int(smp.value)
+print(" ".join(str(v.get(n)) for n in names))')
+	expect_eq "stats --prometheus: rsynproxy_mismatch_*_total" "$got" "$want"
+}
+
 t "topology with 40 ms round trip (netem in the proxy); the SYNPROXY modules load" setup
-t "IPv4 backend wscale 2, rule 7: SYNPROXY passes the windows on unscaled, the client believes 32 times the backend's (figures: harm against a matched rule)" test_synproxy_harm 2
-t "IPv4 backend wscale 2, rule 7: RSYNPROXY 2 MiB byte-exact, every backend window (and its window update) translated on the client's wire, counted, logged" test_rsynproxy_fix 4 2 $BYTES
+RPORT=$SMALL t "IPv4 backend wscale 2, rule 7: SYNPROXY passes the windows on unscaled, the client believes 32 times the backend's (figures: harm against a matched rule)" test_synproxy_harm 2
+RPORT=$SMALL t "IPv4 backend wscale 2, rule 7: RSYNPROXY 2 MiB byte-exact, every backend window (and its window update) translated on the client's wire, counted, logged" test_rsynproxy_fix 4 2 $BYTES
 t "IPv4 backend wscale 9, rule 7: SYNPROXY passes the windows on unscaled, the client believes a quarter of the backend's (figures: harm against a matched rule)" test_synproxy_harm 9
 t "IPv4 backend wscale 9, rule 7: RSYNPROXY 2 MiB byte-exact, every backend window (and its window update) translated on the client's wire, counted, logged" test_rsynproxy_fix 4 9 $BYTES
-t "IPv6 backend wscale 2, rule 7: RSYNPROXY 1 MiB byte-exact, windows translated, log names [fd00:2::99]:$PORT" test_rsynproxy_fix 6 2 $((1 << 20))
+CAPTURE=0 RPORT=$SMALL t "IPv6 backend wscale 2, rule 7: RSYNPROXY 1 MiB byte-exact, counted, the log line names [fd00:2::99]:$SMALL" test_rsynproxy_fix 6 2 $((1 << 20))
 t "backend MSS larger than the rule's: counted (mss_larger) and logged with both values" \
 	test_kind mss-larger "0 1 0 0 0" "mss 1460 (client told 1300, larger)" true -- --sack-perm --timestamp --mss 1300
 t "backend MSS smaller than the rule's: counted (mss_smaller) and logged with both values" \
@@ -221,3 +280,6 @@ t "backend without SACK, rule with: counted (sack_absent) and logged" \
 t "backend without timestamps, rule with: counted (ts_absent) and logged" \
 	test_kind ts-absent "0 0 0 0 1" "no TS (client told TS)" sysctl -qw net.ipv4.tcp_timestamps=0 --
 t "/proc/net/stat/rsynproxy_mismatch: header and one line per CPU in the format of /proc/net/stat/rsynproxy" test_proc_file
+t "rsynproxy stats shows the mismatch counters: text, --json, --prometheus (prometheus_client's parser)" test_tool
+
+kill $(cat $W/srv.pid) 2>/dev/null || true

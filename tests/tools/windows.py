@@ -19,6 +19,10 @@ come from the IP header).
       from the backend's), bad (first five wrong ones), the window update, and the largest
       window the client believes (window << A) against the largest the backend offers
       (window << B), in bytes. Exit 1 if any is wrong or fewer than 10 matched.
+  windows.py report --port P --bws B --aws A [--identity] CLIENT.pcap BACKEND.pcap
+      All of it for one run in one JSON line: {"compare": …, "flow": (of CLIENT.pcap),
+      "backend": (wscale of BACKEND.pcap), "client": (wscale of CLIENT.pcap)}; exit 1 as
+      compare, or if a capture lacks its SYN or SYN-ACK.
   windows.py flow --port P PCAP
       The data segments to port P: bytes, retransmitted segments (ending at or before the
       highest sequence sent before), seconds from the first to the last; one JSON line.
@@ -30,8 +34,33 @@ import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wire import read_pcap  # noqa: E402
+
+def read_pcap(path, times=None):
+    """IP packets of a classic pcap file, as bytes (capture timestamps appended to `times`).
+    Not wire.py's reader: its import of rawtcp.py costs seconds of startup under TCG."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        endian = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        endian = ">"
+    else:
+        raise SystemExit(f"{path}: not a pcap file")
+    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    linktype = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
+    if linktype != 1:
+        raise SystemExit(f"{path}: link type {linktype}, want Ethernet")
+    out, off = [], 24
+    while off + 16 <= len(data):
+        sec, frac, incl = struct.unpack(endian + "III", data[off:off + 12])
+        frame = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        if len(frame) >= 14 and frame[12:14] in (b"\x08\x00", b"\x86\xdd"):
+            out.append(frame[14:])
+            if times is not None:
+                times.append(sec + frac / (1e9 if nano else 1e6))
+    return out
 
 SYN, ACK = 0x02, 0x10
 
@@ -93,30 +122,21 @@ def segs(path):
     return out
 
 
-def pcap_times(path):
-    """Timestamps (seconds) of the TCP packets of a capture, in order."""
-    with open(path, "rb") as f:
-        data = f.read()
-    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    nano = data[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    out, off = [], 24
-    while off + 16 <= len(data):
-        sec, frac, incl = struct.unpack(endian + "III", data[off:off + 12])
-        out.append(sec + frac / (1e9 if nano else 1e6))
-        off += 16 + incl
-    return out
+def announced(path, port):
+    """{"syn": wscale, "synack": wscale} of the first SYN and SYN-ACK; None if one is missing."""
+    out = {}
+    for s in segs(path):
+        if s.flags & (SYN | ACK) == SYN and s.dport == port:
+            out.setdefault("syn", s.wscale)
+        if s.flags & (SYN | ACK) == SYN | ACK and s.sport == port:
+            out.setdefault("synack", s.wscale)
+    return out if len(out) == 2 else None
 
 
 def wscale(args):
-    syn = synack = None
-    found = [False, False]
-    for s in segs(args.pcap):
-        if s.flags & (SYN | ACK) == SYN and s.dport == args.port and not found[0]:
-            found[0], syn = True, s.wscale
-        if s.flags & (SYN | ACK) == SYN | ACK and s.sport == args.port and not found[1]:
-            found[1], synack = True, s.wscale
-    print(json.dumps({"syn": syn, "synack": synack}))
-    return 0 if all(found) else 1
+    out = announced(args.pcap, args.port)
+    print(json.dumps(out))
+    return 0 if out else 1
 
 
 def translate(win, bws, aws):
@@ -124,20 +144,24 @@ def translate(win, bws, aws):
 
 
 def compare(args):
+    out = windows(args)
+    print(json.dumps(out))
+    return 0 if out.get("ok") else 1
+
+
+def windows(args):
     def from_port(path):
         return [s for s in segs(path) if s.sport == args.port]
 
     cli, bak = from_port(args.client), from_port(args.backend)
     synacks = [s for s in bak if s.flags & SYN]
     if not synacks:
-        print(json.dumps({"error": "no backend SYN-ACK in the backend capture"}))
-        return 1
+        return {"error": "no backend SYN-ACK in the backend capture"}
     synack = synacks[0]
     cli = [s for s in cli if not s.flags & SYN]
     bak = [s for s in bak if not s.flags & SYN]
     if not cli:
-        print(json.dumps({"error": "nothing from the backend in the client capture"}))
-        return 1
+        return {"error": "nothing from the backend in the client capture"}
     # The window update: the first segment to the client, acknowledging what the backend's
     # SYN-ACK acknowledged.
     wupd = cli[0]
@@ -178,21 +202,24 @@ def compare(args):
         "believed_max": believed,
         "offered_max": offered,
     }
-    print(json.dumps(out))
-    return 0 if nbad == 0 and matched >= 10 and wupd.win == want_wupd else 1
+    out["ok"] = nbad == 0 and matched >= 10 and wupd.win == want_wupd
+    return out
 
 
 def flow(args):
-    times = pcap_times(args.pcap)
-    raws = read_pcap(args.pcap)
-    if len(times) != len(raws):
-        times = [0.0] * len(raws)
+    print(json.dumps(flow_of(args.pcap, args.port)))
+    return 0
+
+
+def flow_of(path, port):
+    times = []
+    raws = read_pcap(path, times)
     high = None
     nbytes = retrans = segsn = 0
     first = last = None
     for raw, t in zip(raws, times):
         s = parse(raw)
-        if s is None or s.dport != args.port or s.plen == 0 or s.flags & SYN:
+        if s is None or s.dport != port or s.plen == 0 or s.flags & SYN:
             continue
         end = (s.seq + s.plen) % (1 << 32)
         segsn += 1
@@ -203,9 +230,16 @@ def flow(args):
             high = end
         first = t if first is None else first
         last = t
-    print(json.dumps({"bytes": nbytes, "segments": segsn, "retransmitted": retrans,
-                      "seconds": round((last or 0) - (first or 0), 3)}))
-    return 0
+    return {"bytes": nbytes, "segments": segsn, "retransmitted": retrans,
+            "seconds": round((last or 0) - (first or 0), 3)}
+
+
+def report(args):
+    """Everything a test asks of one run, in one process (a start costs seconds under TCG)."""
+    out = {"compare": windows(args), "flow": flow_of(args.client, args.port),
+           "backend": announced(args.backend, args.port), "client": announced(args.client, args.port)}
+    print(json.dumps(out))
+    return 0 if out["compare"].get("ok") and out["backend"] and out["client"] else 1
 
 
 def main(argv):
@@ -221,11 +255,18 @@ def main(argv):
     c.add_argument("--identity", action="store_true")
     c.add_argument("client")
     c.add_argument("backend")
+    r = sp.add_parser("report")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--bws", type=int, required=True)
+    r.add_argument("--aws", type=int, required=True)
+    r.add_argument("--identity", action="store_true")
+    r.add_argument("client")
+    r.add_argument("backend")
     f = sp.add_parser("flow")
     f.add_argument("--port", type=int, required=True)
     f.add_argument("pcap")
     args = ap.parse_args(argv)
-    return {"wscale": wscale, "compare": compare, "flow": flow}[args.cmd](args)
+    return {"wscale": wscale, "compare": compare, "flow": flow, "report": report}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -150,12 +150,42 @@ fn kinds_are_the_proc_columns() {
 #[test]
 fn each_kind_alone() {
     let cases = [
-        (Told { wscale: Some(2), ..FULL }, Kind::Wscale),
-        (Told { wscale: None, ..FULL }, Kind::Wscale),
-        (Told { mss: Some(1500), ..FULL }, Kind::MssLarger),
-        (Told { mss: Some(1200), ..FULL }, Kind::MssSmaller),
+        (
+            Told {
+                wscale: Some(2),
+                ..FULL
+            },
+            Kind::Wscale,
+        ),
+        (
+            Told {
+                wscale: None,
+                ..FULL
+            },
+            Kind::Wscale,
+        ),
+        (
+            Told {
+                mss: Some(1500),
+                ..FULL
+            },
+            Kind::MssLarger,
+        ),
+        (
+            Told {
+                mss: Some(1200),
+                ..FULL
+            },
+            Kind::MssSmaller,
+        ),
         (Told { mss: None, ..FULL }, Kind::MssSmaller),
-        (Told { sack: false, ..FULL }, Kind::SackAbsent),
+        (
+            Told {
+                sack: false,
+                ..FULL
+            },
+            Kind::SackAbsent,
+        ),
         (Told { ts: false, ..FULL }, Kind::TsAbsent),
     ];
     for (backend, kind) in cases {
@@ -165,20 +195,85 @@ fn each_kind_alone() {
     // More than the client was told is no mismatch for SACK and timestamps; without an MSS
     // in the rule, the MSS is not compared.
     let bare = Told::default();
-    assert_eq!(Mismatch::find(bare, Told { wscale: None, ..FULL }).kinds, 0);
+    assert_eq!(
+        Mismatch::find(
+            bare,
+            Told {
+                wscale: None,
+                ..FULL
+            }
+        )
+        .kinds,
+        0
+    );
 }
 
 #[test]
 fn scale_only_for_a_window_scale_difference() {
-    let m = Mismatch::find(FULL, Told { wscale: Some(2), ..FULL });
-    assert_eq!(m.scale(), Some(Scale { backend: 2, client: 7 }));
-    let m = Mismatch::find(FULL, Told { wscale: None, ..FULL });
-    assert_eq!(m.scale(), Some(Scale { backend: 0, client: 7 }));
-    assert_eq!(Mismatch::find(FULL, Told { mss: Some(1), ..FULL }).scale(), None);
+    let m = Mismatch::find(
+        FULL,
+        Told {
+            wscale: Some(2),
+            ..FULL
+        },
+    );
+    assert_eq!(
+        m.scale(),
+        Some(Scale {
+            backend: 2,
+            client: 7
+        })
+    );
+    let m = Mismatch::find(
+        FULL,
+        Told {
+            wscale: None,
+            ..FULL
+        },
+    );
+    assert_eq!(
+        m.scale(),
+        Some(Scale {
+            backend: 0,
+            client: 7
+        })
+    );
+    assert_eq!(
+        Mismatch::find(
+            FULL,
+            Told {
+                mss: Some(1),
+                ..FULL
+            }
+        )
+        .scale(),
+        None
+    );
     // 65535 << 2 read with scale 7, and 1000 << 9 read with 7.
-    assert_eq!(Scale { backend: 2, client: 7 }.translate(65535), 2047);
-    assert_eq!(Scale { backend: 9, client: 7 }.translate(1000), 4000);
-    assert_eq!(Scale { backend: 9, client: 7 }.translate(20000), 65535);
+    assert_eq!(
+        Scale {
+            backend: 2,
+            client: 7
+        }
+        .translate(65535),
+        2047
+    );
+    assert_eq!(
+        Scale {
+            backend: 9,
+            client: 7
+        }
+        .translate(1000),
+        4000
+    );
+    assert_eq!(
+        Scale {
+            backend: 9,
+            client: 7
+        }
+        .translate(20000),
+        65535
+    );
 }
 
 #[test]
@@ -202,7 +297,14 @@ fn report_names_backend_and_both_values() {
          wscale 2 (client told 7), mss 1200 (client told 1460, smaller), \
          no sackOK (client told sackOK), no TS (client told TS)"
     );
-    let m = Mismatch::find(FULL, Told { wscale: None, mss: Some(9000), ..FULL });
+    let m = Mismatch::find(
+        FULL,
+        Told {
+            wscale: None,
+            mss: Some(9000),
+            ..FULL
+        },
+    );
     let line = format!(
         "{}",
         Report {
