@@ -261,7 +261,7 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
 }
 
 /// Rewrites the window of a backend-to-client segment into the scale the client was told.
-fn translate_window(skb: &mut Skb, thoff: usize, t: &Tcp, scale: Scale) -> Verdict {
+pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, t: &Tcp, scale: Scale) -> Verdict {
     let win = scale.translate(t.h.window);
     if win == t.h.window {
         return ACCEPT;

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Byte-exact TCP transfer in both directions, for the in-VM tests.
 
-server ADDR PORT [--count N] [--rcvbuf B]: accept N connections (default 1); from each, read
-    until the client shuts down its side, answer with the SHA-256 of what arrived, then with
-    the number of bytes the client asked for, generated from its seed. --rcvbuf: SO_RCVBUF on
-    the listener (the accepted sockets inherit it).
+server ADDR PORT [--count N]: accept N connections (default 1); from each, read until the
+    client shuts down its side, answer with the SHA-256 of what arrived, then with the number
+    of bytes the client asked for, generated from its seed.
 client ADDR PORT BYTES BACK [--seed S] [--timeout T] [--sport P]: send BYTES bytes, ask for
     BACK bytes back, check the server's digest and the bytes that come back; exit 0 only if
     all match. The line it prints ends with the seconds from connect to the last byte.
@@ -55,14 +54,10 @@ def family(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
-def listener(addr, port, rcvbuf=None):
+def listener(addr, port):
     """A listening socket; "listening" on stdout tells the test it may connect."""
     ls = socket.socket(family(addr), socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if rcvbuf:
-        # Inherited by the accepted sockets, with autotuning off: a backend with a small
-        # receive window.
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     ls.bind((addr, port))
     ls.listen(64)
     print("listening", flush=True)
@@ -95,7 +90,7 @@ def serve_one(s):
 
 
 def server(args):
-    ls = listener(args.addr, args.port, args.rcvbuf)
+    ls = listener(args.addr, args.port)
     if args.parallel:
         # Until killed: a thread per connection (a broken one only ends its own thread).
         while True:
@@ -310,7 +305,6 @@ def main():
     sp.add_argument("port", type=int)
     sp.add_argument("--count", type=int, default=1)
     sp.add_argument("--parallel", action="store_true")
-    sp.add_argument("--rcvbuf", type=int)
     cp = sub.add_parser("client")
     cp.add_argument("addr")
     cp.add_argument("port", type=int)
