@@ -10,8 +10,8 @@ come from the IP header).
       packet: exit 1).
   windows.py compare --port P --bws B --aws A [--identity] CLIENT.pcap BACKEND.pcap
       The segments from port P (but SYN-ACKs) as the backend sent them and as the client
-      got them, matched by acknowledgment number and rank among equal ones (the proxy
-      translates neither the acknowledgment nor the order). Each client window must be
+      got them, matched in order by acknowledgment number, and sequence number and TSval
+      shifted by the connection's constant offsets (either capture may miss segments). Each client window must be
       min((backend window << B) >> A, 65535) (--identity: equal, as SYNPROXY leaves it).
       The proxy's window update (its first segment to the client, no backend
       counterpart) must carry min(((SYN-ACK window >> B) << B) >> A, 65535) (--identity:
@@ -63,10 +63,11 @@ def read_pcap(path, times=None):
     return out
 
 SYN, ACK = 0x02, 0x10
+MOD = 1 << 32
 
 
 class Seg:
-    __slots__ = ("sport", "dport", "seq", "ack", "flags", "win", "plen", "wscale")
+    __slots__ = ("sport", "dport", "seq", "ack", "flags", "win", "plen", "wscale", "tsval")
 
 
 def parse(raw):
@@ -96,7 +97,7 @@ def parse(raw):
     s.flags = t[13]
     s.win = struct.unpack("!H", t[14:16])[0]
     s.plen = max(iplen - doff, 0)
-    s.wscale = None
+    s.wscale = s.tsval = None
     opts, i = t[20:doff], 0
     while i < len(opts):
         kind = opts[i]
@@ -109,6 +110,8 @@ def parse(raw):
             break
         if kind == 3 and opts[i + 1] == 3 and i + 2 < len(opts):
             s.wscale = opts[i + 2]
+        if kind == 8 and opts[i + 1] == 10 and i + 6 <= len(opts):
+            s.tsval = struct.unpack("!I", opts[i + 2:i + 6])[0]
         i += opts[i + 1]
     return s
 
@@ -167,18 +170,32 @@ def windows(args):
     wupd = cli[0]
     base = synack.win >> args.bws
     want_wupd = base if args.identity else translate(base, args.bws, args.aws)
-    rank = collections.Counter()
-    bymatch = {}
-    for s in bak:
-        bymatch[(s.ack, rank[s.ack])] = s
-        rank[s.ack] += 1
-    rank = collections.Counter()
+    # The proxy shifts the sequence numbers and the TSvals of this direction by constants:
+    # the most common difference between segments acknowledging the same byte.
+    def diff(c, b):
+        ts = None if c.tsval is None or b.tsval is None else (c.tsval - b.tsval) % MOD
+        return ((c.seq - b.seq) % MOD, ts)
+
+    first = collections.defaultdict(list)
+    for b in bak[:400]:
+        first[b.ack].append(b)
+    votes = collections.Counter(diff(c, b) for c in cli[1:400] for b in first.get(c.ack, ()))
+    if not votes:
+        return {"error": "no segment of the backend's in both captures"}
+    shift = votes.most_common(1)[0][0]
+    # Both captures list the same segments in the same order, but either may have lost some
+    # (tcpdump under TCG): match each client segment with the next backend one of the same
+    # acknowledgment, shifted sequence number and shifted TSval.
     matched = changed = 0
     bad = []
     believed = offered = 0
+    j = 0
     for s in cli[1:]:
-        b = bymatch.get((s.ack, rank[s.ack]))
-        rank[s.ack] += 1
+        b = None
+        for k in range(j, min(j + 200, len(bak))):
+            if bak[k].ack == s.ack and diff(s, bak[k]) == shift:
+                b, j = bak[k], k + 1
+                break
         if b is None:
             continue
         matched += 1
