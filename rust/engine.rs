@@ -7,14 +7,17 @@
 use crate::family::{Ip, Track};
 use crate::glue::conntrack::{is_reply, Conn, SynproxyExt, TcpConn};
 use crate::glue::net::Net;
+use crate::glue::pending;
 use crate::glue::skb::{Skb, Verdict};
 use crate::glue::syncookie::Aligned;
 use crate::pernet::NetState;
 use crate::proto::flow::{self, Reply, Segment};
 use crate::proto::info::{Info, OPT_TIMESTAMP};
+use crate::proto::mismatch::{self, Mismatch, Report, Scale, Told, KINDS};
 use crate::proto::stats::Stat;
 use crate::proto::tcp::{self, Dir, Header, Options, ACK, HDR_LEN, MAX_OPT_LEN, RST, SYN};
 use crate::sys;
+use kernel::prelude::*;
 
 const DROP: Verdict = Verdict::Drop;
 const ACCEPT: Verdict = Verdict::Accept;
@@ -112,7 +115,8 @@ pub(crate) fn target(
                 }
                 m => (m, false),
             };
-            if backend_syn(st, net, skb, &ip, &t, probe, mss) {
+            let told = Told::from_ack(info, &t.opts);
+            if backend_syn(st, net, skb, &ip, &t, probe, mss, Some(&told)) {
                 if probe {
                     st.count(Stat::CookieRetrans);
                 }
@@ -126,21 +130,17 @@ pub(crate) fn target(
 }
 
 /// Checks the cookie of a client ACK and sends the backend SYN. `keepalive`: the ACK is a
-/// keep-alive (seq = ISN) seen while that SYN is in flight.
+/// keep-alive (seq = ISN) seen while that SYN is in flight; the hook's: its SYN keeps what the
+/// client was told where the first SYN left it in the entry.
 fn client_ack(st: &NetState, net: &Net, skb: &Skb, ip: &Ip, t: &Tcp, keepalive: bool) -> bool {
-    backend_syn(
-        st,
-        net,
-        skb,
-        ip,
-        t,
-        keepalive,
-        check_cookie(ip, t, keepalive),
-    )
+    let mss = check_cookie(ip, t, keepalive);
+    backend_syn(st, net, skb, ip, t, keepalive, mss, None)
 }
 
 /// Counts the cookie check's result `mss` (0: invalid) of client ACK `t` and, if valid, sends
-/// the backend SYN.
+/// the backend SYN. `told`: what the cookie SYN-ACK told the client, for the hook to keep in
+/// the entry.
+#[allow(clippy::too_many_arguments)]
 fn backend_syn(
     st: &NetState,
     net: &Net,
@@ -149,6 +149,7 @@ fn backend_syn(
     t: &Tcp,
     keepalive: bool,
     mss: u16,
+    told: Option<&Told>,
 ) -> bool {
     let isn = flow::client_isn(&t.h, keepalive);
     if mss == 0 {
@@ -157,6 +158,8 @@ fn backend_syn(
     }
     st.count(Stat::CookieValid);
     let r = flow::server_syn(&t.h, t.opts, mss, isn);
+    // The hook takes it while `send` runs (glue::pending); disarmed when this returns.
+    let _armed = told.map(|told| pending::arm(r.header.seq, r.header.ack_seq, told.stash()));
     send(
         net,
         skb,
@@ -217,6 +220,11 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
             // entry already translating is a reset of an established connection, whose
             // translation is already right.
             if !ct.seq_adjusting() {
+                // The connection failed before the backend answered: what the client was
+                // told (tsoff) is of no use any more, and a translating entry must not take
+                // it for a timestamp offset.
+                sp.set_tsoff(0);
+                sp.set_its(0);
                 ct.seqadj_init(ctinfo, flow::rst_offset(sp.isn(), t.h.seq));
             }
         } else if t.h.has(SYN, ACK) && !reply {
@@ -243,19 +251,87 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
             if t.opts.options & OPT_TIMESTAMP != 0 {
                 sp.set_its(t.opts.tsecr);
             }
+            // Our backend SYN, sent by the target a few calls up this stack: keep what the
+            // client was told until the backend answers.
+            if let Some(stash) = pending::take(t.h.seq, t.h.ack_seq) {
+                sp.set_tsoff(stash);
+            }
             ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
         }
         sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV if t.h.has(SYN | ACK, 0) => {
-            return backend_synack(net, skb, &ip, &t, tcp_ct, ctinfo, sp);
+            return backend_synack(st, net, skb, &ip, &t, tcp_ct, ctinfo, sp);
         }
         _ => {}
     }
+    if !ct.seq_adjusting() {
+        // The backend has not answered: tsoff holds what the client was told, its the
+        // cookie's TSval, neither an offset nor a scale yet (C: tsoff is 0 until then).
+        return ACCEPT;
+    }
+    // Window fields of SYNs are never scaled (RFC 7323): a retransmitted SYN-ACK keeps its.
+    let scale = if reply && t.h.flags & SYN == 0 {
+        Scale::decode(sp.its())
+    } else {
+        None
+    };
     let tsoff = sp.tsoff();
+    if let Some(scale) = scale {
+        if translate_window(skb, thoff, &t, scale) == DROP {
+            return DROP;
+        }
+    }
     adjust_timestamps(skb, thoff, &t, tsoff, reply)
 }
 
+/// Rewrites the window of a backend-to-client segment into the scale the client was told.
+pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, t: &Tcp, scale: Scale) -> Verdict {
+    let win = scale.translate(t.h.window);
+    if win == t.h.window {
+        return ACCEPT;
+    }
+    let ok = skb.with_writable(thoff + HDR_LEN, |w| {
+        // Offset 12: data offset, flags and window, one aligned word of the checksum.
+        let field: &mut [u8; 4] = w.bytes().get_mut(thoff + 12..thoff + 16)?.try_into().ok()?;
+        let old = u32::from_be_bytes(*field);
+        let new = mismatch::with_window(old, win);
+        *field = new.to_be_bytes();
+        w.csum_replace4(thoff + 16, old, new).then_some(())
+    });
+    match ok {
+        Some(Some(())) => ACCEPT,
+        _ => DROP,
+    }
+}
+
+/// Compares the backend's SYN-ACK options with what the client was told (left in `tsoff`
+/// by the SYN_SENT step), counts and logs each mismatch, and returns the window
+/// translation the connection needs.
+fn check_backend(st: &NetState, ip: &Ip, t: &Tcp, sp: &SynproxyExt) -> Option<Scale> {
+    let told = Told::unstash(sp.tsoff())?;
+    let m = Mismatch::find(told, Told::from_options(&t.opts));
+    if m.kinds == 0 {
+        return None;
+    }
+    for k in KINDS {
+        if m.has(k) {
+            st.count_mismatch(k);
+        }
+    }
+    if pending::may_log() {
+        let report = Report {
+            backend: ip.source(),
+            port: t.h.sport,
+            m: &m,
+        };
+        pr_info!("{}\n", format_args!("{report}"));
+    }
+    m.scale()
+}
+
 /// The backend's SYN-ACK: ACK it, start translating, and tell the client the window.
+#[allow(clippy::too_many_arguments)]
 fn backend_synack(
+    st: &NetState,
     net: &Net,
     skb: &Skb,
     ip: &Ip,
@@ -267,15 +343,24 @@ fn backend_synack(
     let ct = tcp_ct.conn();
     let max_win = tcp_ct.client_max_window() as u16;
     let e = flow::established(&t.h, t.opts, sp.its(), max_win);
+    // `its` has served (the offset is in `e`): from now on it holds the window translation,
+    // read only once the entry translates sequence numbers (below), so by every later
+    // backend segment and by the window update sent at the end of this function.
+    let scale = check_backend(st, ip, t, sp);
+    sp.set_its(scale.map_or(0, |s| s.encode()));
     // The ACK's TSecr is the backend's own TSval: send it before the offset exists, or the
     // POST_ROUTING hook would shift it a second time (C sets tsoff first).
     send(net, skb, ip, true, &e.server_ack, Track::Lookup);
-    if let Some(tsoff) = e.tsoff {
-        sp.set_tsoff(tsoff);
-        ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
-    }
+    // Always written: it held what the client was told until now.
+    sp.set_tsoff(e.tsoff.unwrap_or(0));
+    ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
     // After the backend ACK, so that it goes out untranslated.
-    ct.seqadj_init(ctinfo, flow::seq_offset(sp.isn(), t.h.seq));
+    let off = flow::seq_offset(sp.isn(), t.h.seq);
+    ct.seqadj_init(ctinfo, off);
+    if off == 0 {
+        // nf_ct_seqadj_init sets nothing for 0; the hook reads the bit as "answered".
+        ct.seq_adjust_on();
+    }
     ct.event(sys::RSYNPROXY_IPCT_SEQADJ);
     send(
         net,

@@ -56,6 +56,18 @@ impl Ip {
         }
     }
 
+    /// The packet's source address (for log lines).
+    pub(crate) fn source(&self) -> core::net::IpAddr {
+        match self {
+            Ip::V4(h) => core::net::IpAddr::from([h.0[12], h.0[13], h.0[14], h.0[15]]),
+            Ip::V6(h) => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&h.0[8..24]);
+                core::net::IpAddr::from(a)
+            }
+        }
+    }
+
     /// Offset of the TCP header in an IPv4 packet whose protocol is TCP.
     pub(crate) fn v4_tcp_offset(&self) -> Option<usize> {
         match self {

@@ -203,7 +203,7 @@ extern "C" fn counters_per_cpu(_t: *mut kunit) {
     let after = st.sum();
     let delta: [u32; 5] = core::array::from_fn(|i| after[i].wrapping_sub(before[i]));
     check(
-        before == [0; 5] && delta == [1, 0, 0, 0, 2],
+        before == [0; crate::proto::stats::NCOUNTERS] && delta == [1, 0, 0, 0, 2],
         format_args!("counters {before:?}, deltas {delta:?}"),
     );
 }
@@ -348,7 +348,7 @@ const fn case(name: &'static core::ffi::CStr, run: unsafe extern "C" fn(*mut kun
 }
 
 // KUnit writes status and logs into these, so they are mutable statics only KUnit touches.
-static mut CASES: [kunit_case; 10] = [
+static mut CASES: [kunit_case; 11] = [
     case(c"checkentry_ipv4", checkentry_ipv4),
     case(c"checkentry_ipv6", checkentry_ipv6),
     case(c"counters_per_cpu", counters_per_cpu),
@@ -358,6 +358,7 @@ static mut CASES: [kunit_case; 10] = [
     case(c"timestamp_adjust", glue_cases::timestamp_adjust),
     case(c"malformed_headers", glue_cases::malformed_headers),
     case(c"seqadj_reset", glue_cases::seqadj_reset),
+    case(c"window_translation", glue_cases::window_translation),
     // SAFETY: the all-zero case terminates the array.
     unsafe { core::mem::zeroed() },
 ];
@@ -596,6 +597,36 @@ mod glue_cases {
                 check(
                     csum_ok(&mut skb),
                     format_args!("v6={v6} reply={reply}: checksum broken"),
+                );
+            }
+        }
+    }
+
+    /// The window of a backend segment rewritten into the client's scale on a real skb: the
+    /// field as `Scale::translate` says, the timestamps untouched, the checksum still valid.
+    pub(super) extern "C" fn window_translation(_t: *mut kunit) {
+        use crate::proto::mismatch::Scale;
+        for v6 in [false, true] {
+            for (backend, client, want) in [(9u8, 7u8, 400u16), (2, 7, 3), (0, 14, 0)] {
+                let Some(mut skb) = ts_packet(v6, 100, 200) else {
+                    return check(false, format_args!("no skb"));
+                };
+                let thoff = ip_len(v6);
+                let Some(t) = Tcp::read(skb.as_skb(), thoff) else {
+                    return check(false, format_args!("read"));
+                };
+                let scale = Scale { backend, client };
+                let v = engine::translate_window(skb.as_skb(), thoff, &t, scale);
+                check(v == Verdict::Accept, format_args!("verdict {v:?}"));
+                let got = Tcp::read(skb.as_skb(), thoff)
+                    .map(|t| (t.h.window, t.opts.tsval, t.opts.tsecr));
+                check(
+                    got == Some((want, 100, 200)),
+                    format_args!("v6={v6} {backend}->{client}: {got:?}, want window {want}"),
+                );
+                check(
+                    csum_ok(&mut skb),
+                    format_args!("v6={v6} {backend}->{client}: checksum broken"),
                 );
             }
         }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-namespace state: the counters and `/proc/net/stat/rsynproxy`.
+//! Per-namespace state: the counters, `/proc/net/stat/rsynproxy` and
+//! `/proc/net/stat/rsynproxy_mismatch`.
 //!
 //! Mirrors `synproxy_net_ops` in nf_synproxy_core.c, under its own proc name and net id so
 //! both can be loaded at once.
@@ -8,6 +9,7 @@
 use crate::glue::conntrack::{Conn, Template};
 use crate::glue::hooks::{self, HooksLock};
 use crate::glue::{net::Net, percpu::PerCpuStats, pernet, proc, CShared};
+use crate::proto::mismatch::{self, Kind};
 use crate::proto::stats::{self, Stat};
 use crate::sys;
 use core::cell::UnsafeCell;
@@ -32,6 +34,11 @@ impl NetState {
     /// Counts an event in this namespace.
     pub(crate) fn count(&self, stat: Stat) {
         self.stats.inc(stat);
+    }
+
+    /// Counts a backend option mismatch in this namespace.
+    pub(crate) fn count_mismatch(&self, kind: Kind) {
+        self.stats.inc_index(stats::mismatch_index(kind));
     }
 }
 
@@ -78,7 +85,7 @@ impl NetBlock {
         let unused = self.refs.iter().all(|r| r.load(Ordering::Relaxed) == 0);
         if self.gone.load(Ordering::Relaxed) && unused {
             // SAFETY: initialised by net_init and not dropped yet (caller). Nothing can reach
-            // it any more: the proc file is gone (net_exit removed it before setting `gone`,
+            // it any more: the proc files are gone (net_exit removed them before setting `gone`,
             // and remove_proc_entry waits for running reads); no rule holds it (every count is
             // 0, and a gone namespace takes no new rule), so no target can run with it; the
             // hooks are unregistered (the last hooks_put of each family unregistered them,
@@ -175,6 +182,8 @@ pub(crate) fn hook_refs(net: &Net) -> [u32; 2] {
 }
 
 const PROC_NAME: &core::ffi::CStr = c"rsynproxy";
+/// The mismatch counters: a second file, so that the first keeps SYNPROXY's format.
+const PROC_MISMATCH: &core::ffi::CStr = c"rsynproxy_mismatch";
 
 static NET_ID: AtomicU32 = AtomicU32::new(0);
 
@@ -199,8 +208,8 @@ pub(crate) fn register() -> Result<pernet::Registration> {
 ///
 /// The state is alive for the returned borrow: the caller runs in a rule of this target in
 /// `net` (each rule holds a reference, see [`hooks_get`]), in one of our hooks (registered
-/// only while a rule holds a reference), or in a read of the proc file (which exists from
-/// `net_init` until `net_exit` removes it, before the state can be dropped).
+/// only while a rule holds a reference), or in a read of a proc file (which exist from
+/// `net_init` until `net_exit` removes them, before the state can be dropped).
 pub(crate) unsafe fn state(net: &Net) -> &NetState {
     // SAFETY: initialised by net_init and alive for the borrow (caller's guarantee).
     unsafe { (*block(net).state.get()).assume_init_ref() }
@@ -225,10 +234,15 @@ unsafe extern "C" fn net_init(net: *mut sys::net) -> c_int {
     // SAFETY: the block is ours, sized and aligned for NetBlock (ops.size), and holds no
     // value yet; nothing reads it before this init returns.
     unsafe { slot.write(blk) };
-    if let Err(e) = proc::create_stat(net, PROC_NAME, &SEQ_OPS) {
-        // SAFETY: written just above; nothing else can have seen it (no proc file, no rule:
-        // the namespace is not live yet, or the targets are not registered yet). The
-        // pernet core frees the block and calls no exit for this namespace.
+    let files = proc::create_stat(net, PROC_NAME, &SEQ_OPS).and_then(|()| {
+        proc::create_stat(net, PROC_MISMATCH, &SEQ_OPS_MISMATCH)
+            .inspect_err(|_| proc::remove_stat(net, PROC_NAME))
+    });
+    if let Err(e) = files {
+        // SAFETY: written just above; nothing else can see it any more (no proc file:
+        // remove_stat waited for readers of the first; no rule: the namespace is not live
+        // yet, or the targets are not registered yet). The pernet core frees the block and
+        // calls no exit for this namespace.
         unsafe { (*(*slot).state.get()).assume_init_drop() };
         return e.to_errno();
     }
@@ -242,8 +256,9 @@ unsafe extern "C" fn net_init(net: *mut sys::net) -> c_int {
 unsafe extern "C" fn net_exit(net: *mut sys::net) {
     // SAFETY: pernet exit gets a namespace that lives until after every exit.
     let net = unsafe { Net::from_raw(net) };
-    // Waits for running reads: nothing reads the state through the file after this.
+    // Waits for running reads: nothing reads the state through the files after this.
     proc::remove_stat(net, PROC_NAME);
+    proc::remove_stat(net, PROC_MISMATCH);
     let b = block(net);
     let lock = HooksLock::lock();
     b.gone.store(true, Ordering::Relaxed);
@@ -256,13 +271,20 @@ unsafe extern "C" fn net_exit(net: *mut sys::net) {
     unsafe { b.release_if_unused(&lock) };
 }
 
-// The proc file walks the possible CPUs: position 0 is the header, position n is CPU n-1.
+// The proc files walk the possible CPUs: position 0 is the header, position n is CPU n-1.
 
 static SEQ_OPS: sys::seq_operations = sys::seq_operations {
     start: Some(seq_start),
     stop: Some(seq_stop),
     next: Some(seq_next),
     show: Some(seq_show),
+};
+
+static SEQ_OPS_MISMATCH: sys::seq_operations = sys::seq_operations {
+    start: Some(seq_start),
+    stop: Some(seq_stop),
+    next: Some(seq_next),
+    show: Some(seq_show_mismatch),
 };
 
 /// The iterator value for CPU `cpu` (never null, never SEQ_START_TOKEN = 1).
@@ -325,7 +347,25 @@ unsafe extern "C" fn seq_show(seq: *mut sys::seq_file, v: *mut c_void) -> c_int 
     } else {
         let cpu = (v as usize - 2) as u32;
         // SAFETY: a read of the proc file, which exists only while the state does.
-        let counts = unsafe { state(seq.net()) }.stats.read_cpu(cpu);
+        let (counts, _) = stats::split(&unsafe { state(seq.net()) }.stats.read_cpu(cpu));
+        seq.write(&stats::format_line(&counts));
+    }
+    0
+}
+
+/// # Safety
+///
+/// Called by seq_file for the mismatch proc file.
+unsafe extern "C" fn seq_show_mismatch(seq: *mut sys::seq_file, v: *mut c_void) -> c_int {
+    // SAFETY: called by seq_file for our proc file, with its seq_file.
+    let seq = unsafe { proc::SeqFile::from_raw(seq) };
+    if v == proc::start_token() {
+        seq.write(mismatch::HEADER);
+    } else {
+        let cpu = (v as usize - 2) as u32;
+        // SAFETY: a read of the proc file, which exists (like the first) only while the
+        // state does: net_exit removes both before the state can go.
+        let (_, counts) = stats::split(&unsafe { state(seq.net()) }.stats.read_cpu(cpu));
         seq.write(&stats::format_line(&counts));
     }
     0

@@ -114,6 +114,13 @@ impl Conn {
         status & sys::ip_conntrack_status_IPS_SEQ_ADJUST as usize != 0
     }
 
+    /// Marks the entry as translating sequence numbers with the offsets it has (zero ones
+    /// for an entry `seqadj_init` was given 0, whose bit it leaves clear).
+    pub(crate) fn seq_adjust_on(&self) {
+        // SAFETY: the entry is live; the helper sets one status bit atomically (set_bit).
+        unsafe { sys::rsynproxy_seq_adjust_on(self.as_ptr()) };
+    }
+
     /// Forgets any sequence translation (a connection reopened on this entry).
     pub(crate) fn seqadj_reset(&self) {
         // SAFETY: the entry is live; the helper takes ct->lock.

@@ -6,6 +6,7 @@
 pub(crate) mod conntrack;
 pub(crate) mod hooks;
 pub(crate) mod net;
+pub(crate) mod pending;
 pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod proc;

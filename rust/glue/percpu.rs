@@ -2,12 +2,12 @@
 
 //! Per-CPU counters, `struct rsynproxy_stats __percpu *` (`rust/sys/rsynproxy_sys.h`).
 
-use crate::proto::stats::{Stat, NSTATS};
+use crate::proto::stats::{Stat, NCOUNTERS};
 use crate::sys;
 use core::ptr::NonNull;
 use kernel::error::{code::ENOMEM, Result};
 
-/// A per-CPU block of [`NSTATS`] counters.
+/// A per-CPU block of [`NCOUNTERS`] counters.
 ///
 /// # Invariants
 ///
@@ -30,15 +30,25 @@ impl PerCpuStats {
 
     /// Counts one event on the current CPU (any context, no locking).
     pub(crate) fn inc(&self, stat: Stat) {
-        // SAFETY: the pointer is a live per-CPU allocation (type invariant) and `stat` is below
-        // RSYNPROXY_STAT_MAX, the length of the `cnt` array.
-        unsafe { sys::rsynproxy_stat_inc(self.0.as_ptr(), stat as u32) };
+        self.inc_index(stat as usize);
+    }
+
+    /// Counts one event of counter `idx` on the current CPU; an index out of range counts
+    /// nothing.
+    pub(crate) fn inc_index(&self, idx: usize) {
+        if idx >= NCOUNTERS {
+            return;
+        }
+        // SAFETY: the pointer is a live per-CPU allocation (type invariant) and `idx` is below
+        // NCOUNTERS, the length of `cnt` (RSYNPROXY_STAT_MAX: `read_cpu` returns
+        // the bound array as `[u32; NCOUNTERS]`, so the two cannot differ).
+        unsafe { sys::rsynproxy_stat_inc(self.0.as_ptr(), idx as u32) };
     }
 
     /// Reads one possible CPU's counters.
-    pub(crate) fn read_cpu(&self, cpu: u32) -> [u32; NSTATS] {
+    pub(crate) fn read_cpu(&self, cpu: u32) -> [u32; NCOUNTERS] {
         if !cpu_possible(cpu) {
-            return [0; NSTATS];
+            return [0; NCOUNTERS];
         }
         // SAFETY: the allocation is live (type invariant) and `cpu` is a possible CPU, so
         // per_cpu_ptr() yields a valid pointer into it. A racing increment on another CPU is
@@ -50,8 +60,8 @@ impl PerCpuStats {
 
     /// Sums the counters over all possible CPUs (tests).
     #[cfg(rsynproxy_kunit)]
-    pub(crate) fn sum(&self) -> [u32; NSTATS] {
-        let mut total = [0u32; NSTATS];
+    pub(crate) fn sum(&self) -> [u32; NCOUNTERS] {
+        let mut total = [0u32; NCOUNTERS];
         for cpu in possible_cpus() {
             for (t, v) in total.iter_mut().zip(self.read_cpu(cpu)) {
                 *t = t.wrapping_add(v);

@@ -12,6 +12,7 @@
 pub mod cookie;
 pub mod flow;
 pub mod info;
+pub mod mismatch;
 pub mod stats;
 pub mod tcp;
 pub mod wire;

@@ -19,8 +19,27 @@ pub enum Stat {
     ConnReopened = 4,
 }
 
-/// Number of counters.
+/// Number of counters of `/proc/net/stat/rsynproxy`.
 pub const NSTATS: usize = 5;
+
+/// Counters per CPU in all: those of `/proc/net/stat/rsynproxy`, then one per
+/// [`super::mismatch::Kind`] (`/proc/net/stat/rsynproxy_mismatch`).
+pub const NCOUNTERS: usize = NSTATS + super::mismatch::NKINDS;
+
+/// The per-CPU index of a mismatch kind's counter.
+pub fn mismatch_index(k: super::mismatch::Kind) -> usize {
+    NSTATS + k as usize
+}
+
+/// Splits one CPU's counters into the two files' columns.
+pub fn split(all: &[u32; NCOUNTERS]) -> ([u32; NSTATS], [u32; super::mismatch::NKINDS]) {
+    let mut a = [0; NSTATS];
+    let mut b = [0; super::mismatch::NKINDS];
+    let (x, y) = all.split_at(NSTATS);
+    a.copy_from_slice(x);
+    b.copy_from_slice(y);
+    (a, b)
+}
 
 /// The header line.
 pub const HEADER: &[u8] =
@@ -29,7 +48,7 @@ pub const HEADER: &[u8] =
 /// Length of one CPU's line: six `%08x` columns, each followed by a tab or the newline.
 pub const LINE_LEN: usize = 6 * 9;
 
-/// Formats one CPU's line as C's `"%08x\t%08x\t%08x\t%08x\t%08x\t%08x\n"` with `entries`
+/// Formats one CPU's line (of either file: both have five counters) as C's `"%08x\t%08x\t%08x\t%08x\t%08x\t%08x\n"` with `entries`
 /// (always 0: the proxy keeps no table) first.
 pub fn format_line(counts: &[u32; NSTATS]) -> [u8; LINE_LEN] {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -56,6 +56,59 @@ bool rsynproxy_ratelimit(void)
 	return __ratelimit(&rsynproxy_rs);
 }
 
+/* The mismatch log line has its own budget: a misconfigured backend logs on every
+ * connection, and must not silence the rule refusals (or the other way round). */
+static DEFINE_RATELIMIT_STATE(rsynproxy_mismatch_rs, 5 * HZ, 10);
+
+bool rsynproxy_ratelimit_mismatch(void)
+{
+	return __ratelimit(&rsynproxy_mismatch_rs);
+}
+
+/* What the target knows of a backend SYN it is sending (what the client was told), for the
+ * hook that sees that SYN pass POST_ROUTING before the send returns: keyed by the SYN's seq
+ * and ack, so anything else on this CPU never takes it. (rust/proto/mismatch.rs) */
+struct rsynproxy_pending {
+	u32 seq;
+	u32 ack;
+	u32 stash;
+	bool armed;
+};
+
+static DEFINE_PER_CPU(struct rsynproxy_pending, rsynproxy_pending);
+
+void rsynproxy_pending_set(u32 seq, u32 ack, u32 stash)
+{
+	struct rsynproxy_pending *p = get_cpu_ptr(&rsynproxy_pending);
+
+	p->seq = seq;
+	p->ack = ack;
+	p->stash = stash;
+	p->armed = true;
+	put_cpu_ptr(&rsynproxy_pending);
+}
+
+u32 rsynproxy_pending_take(u32 seq, u32 ack)
+{
+	struct rsynproxy_pending *p = get_cpu_ptr(&rsynproxy_pending);
+	u32 stash = 0;
+
+	if (p->armed && p->seq == seq && p->ack == ack) {
+		stash = p->stash;
+		p->armed = false;
+	}
+	put_cpu_ptr(&rsynproxy_pending);
+	return stash;
+}
+
+void rsynproxy_pending_clear(void)
+{
+	struct rsynproxy_pending *p = get_cpu_ptr(&rsynproxy_pending);
+
+	p->armed = false;
+	put_cpu_ptr(&rsynproxy_pending);
+}
+
 void *rsynproxy_seq_start_token(void)
 {
 	return SEQ_START_TOKEN;
@@ -141,6 +194,14 @@ void rsynproxy_seqadj_reset(struct nf_conn *ct)
 	if (seqadj)
 		memset(seqadj->seq, 0, sizeof(seqadj->seq));
 	spin_unlock_bh(&ct->lock);
+}
+
+/* Marks an entry as translating when the backend's ISN equals ours (offset 0, for which
+ * nf_ct_seqadj_init sets nothing): the hook takes IPS_SEQ_ADJUST for "the backend has
+ * answered" (rust/proto/mismatch.rs). A zero offset translates nothing. */
+void rsynproxy_seq_adjust_on(struct nf_conn *ct)
+{
+	set_bit(IPS_SEQ_ADJUST_BIT, &ct->status);
 }
 
 /* The template a backend SYN carries: conntrack gives the new entry both extensions. */

@@ -45,6 +45,12 @@ enum rsynproxy_stat {
 	RSYNPROXY_STAT_COOKIE_VALID,
 	RSYNPROXY_STAT_COOKIE_RETRANS,
 	RSYNPROXY_STAT_CONN_REOPENED,
+	/* Backend option mismatches (/proc/net/stat/rsynproxy_mismatch), rust/proto/mismatch.rs. */
+	RSYNPROXY_STAT_MISMATCH_WSCALE,
+	RSYNPROXY_STAT_MISMATCH_MSS_LARGER,
+	RSYNPROXY_STAT_MISMATCH_MSS_SMALLER,
+	RSYNPROXY_STAT_MISMATCH_SACK_ABSENT,
+	RSYNPROXY_STAT_MISMATCH_TS_ABSENT,
 	RSYNPROXY_STAT_MAX,
 };
 
@@ -73,6 +79,10 @@ bool rsynproxy_cpu_possible(unsigned int cpu);
 unsigned int rsynproxy_nr_cpu_ids(void);
 void *rsynproxy_seq_start_token(void);
 bool rsynproxy_ratelimit(void);
+bool rsynproxy_ratelimit_mismatch(void);
+void rsynproxy_pending_set(u32 seq, u32 ack, u32 stash);
+u32 rsynproxy_pending_take(u32 seq, u32 ack);
+void rsynproxy_pending_clear(void);
 
 /* The data path. */
 struct sk_buff *rsynproxy_alloc_reply(unsigned int len);
@@ -87,6 +97,7 @@ void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int 
 void rsynproxy_ct_untracked(struct sk_buff *nskb);
 void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event);
 void rsynproxy_seqadj_reset(struct nf_conn *ct);
+void rsynproxy_seq_adjust_on(struct nf_conn *ct);
 struct nf_conn *rsynproxy_tmpl_alloc(struct net *net);
 void rsynproxy_ct_put(struct nf_conn *ct);
 int rsynproxy_send4(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb);

@@ -6,7 +6,7 @@ server ADDR PORT [--count N]: accept N connections (default 1); from each, read 
     of bytes the client asked for, generated from its seed.
 client ADDR PORT BYTES BACK [--seed S] [--timeout T] [--sport P]: send BYTES bytes, ask for
     BACK bytes back, check the server's digest and the bytes that come back; exit 0 only if
-    all match.
+    all match. The line it prints ends with the seconds from connect to the last byte.
 refused ADDR PORT [--sport P] [--timeout T]: connect, send one byte, read; prints "reset"
     (through a proxy, which completes the handshake first), "refused" (a RST to the SYN
     itself), "timeout", "closed" or "data"; exit 0 either way.
@@ -103,11 +103,12 @@ def server(args):
 
 
 def client(args):
+    t0 = time.monotonic()
     try:
         transfer(args.addr, args.port, args.bytes, args.back, args.seed, args.timeout, args.sport)
     except (OSError, EOFError, ValueError) as e:
         sys.exit(f"{type(e).__name__}: {e}")
-    print(f"ok {args.bytes} sent, {args.back} received, byte-exact")
+    print(f"ok {args.bytes} sent, {args.back} received, byte-exact in {time.monotonic() - t0:.3f} s")
 
 
 def listen(args):

@@ -18,6 +18,8 @@ mod tests;
 #[cfg(test)]
 mod tests_flow;
 #[cfg(test)]
+mod tests_mismatch;
+#[cfg(test)]
 mod tests_prop;
 #[cfg(test)]
 mod tests_tcp;

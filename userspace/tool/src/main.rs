@@ -240,11 +240,24 @@ fn enter_netns(name: &str) -> Result<(), String> {
 
 /// Reads and sums one stat file; `None` if it does not exist.
 fn read(file: &str) -> Result<Option<[u64; 5]>, String> {
+    read_with(file, stats::parse)
+}
+
+/// The mismatch counters (`/proc/net/stat/rsynproxy_mismatch`); `None` without the file (a
+/// module from before it existed).
+fn read_mismatch() -> Result<Option<[u64; 5]>, String> {
+    read_with(MISMATCH_FILE, stats::parse_mismatch)
+}
+
+const MISMATCH_FILE: &str = "rsynproxy_mismatch";
+
+fn read_with(
+    file: &str,
+    parse: fn(&str) -> Result<[u64; 5], String>,
+) -> Result<Option<[u64; 5]>, String> {
     let path = format!("/proc/net/stat/{file}");
     match std::fs::read_to_string(&path) {
-        Ok(text) => stats::parse(&text)
-            .map(Some)
-            .map_err(|e| format!("{path}: {e}")),
+        Ok(text) => parse(&text).map(Some).map_err(|e| format!("{path}: {e}")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("{path}: {e}")),
     }
@@ -362,11 +375,20 @@ fn run_doctor(
 /// The stat files and the target each belongs to.
 const FILES: [(&str, &str); 2] = [("rsynproxy", "RSYNPROXY"), ("synproxy", "SYNPROXY")];
 
-/// Reads both stat files of the current namespace into `out`, labelled `netns`.
-fn collect(netns: &str, out: &mut Vec<(String, &'static str, [u64; 5])>) -> Result<(), String> {
+/// One namespace's reading of one target: namespace, target, totals, mismatch counters.
+type Row = (String, &'static str, [u64; 5], Option<[u64; 5]>);
+
+/// Reads both stat files of the current namespace (and RSYNPROXY's mismatch counters) into
+/// `out`, labelled `netns`.
+fn collect(netns: &str, out: &mut Vec<Row>) -> Result<(), String> {
     for (file, target) in FILES {
+        let mismatch = if file == "rsynproxy" {
+            read_mismatch()?
+        } else {
+            None
+        };
         match read(file)? {
-            Some(total) => out.push((netns.to_string(), target, total)),
+            Some(total) => out.push((netns.to_string(), target, total, mismatch)),
             None if file == "rsynproxy" => {
                 return Err(format!(
                     "no /proc/net/stat/rsynproxy in network namespace {netns:?}: is the rsynproxy module loaded?"
@@ -432,10 +454,11 @@ fn run_prometheus(netns: Option<&str>, all: bool) -> Result<(), String> {
     }
     let samples: Vec<stats::Sample<'_>> = rows
         .iter()
-        .map(|(netns, target, total)| stats::Sample {
+        .map(|(netns, target, total, mismatch)| stats::Sample {
             netns,
             target,
             total: *total,
+            mismatch: *mismatch,
         })
         .collect();
     print!("{}", stats::prometheus(&samples));
@@ -451,13 +474,13 @@ fn run_stats(
     if let Some(ns) = netns {
         enter_netns(ns)?;
     }
-    let files = ["rsynproxy", "synproxy"];
-    let mut prev: [Option<[u64; 5]>; 2] = [None, None];
+    let files = ["rsynproxy", "synproxy", MISMATCH_FILE];
+    let mut prev: [Option<[u64; 5]>; 3] = [None, None, None];
     let mut t_prev = Instant::now();
     let mut n = 0u64;
     loop {
         let now = Instant::now();
-        let cur = [read(files[0])?, read(files[1])?];
+        let cur = [read(files[0])?, read(files[1])?, read_mismatch()?];
         if cur[0].is_none() {
             return Err("no /proc/net/stat/rsynproxy: is the rsynproxy module loaded?".into());
         }
@@ -465,10 +488,15 @@ fn run_stats(
         for (i, file) in files.iter().enumerate() {
             let Some(total) = cur[i] else { continue };
             let rate = prev[i].map(|p| stats::rates(&p, &total, secs));
-            if json {
-                println!("{}", stats::json(file, &total, rate.as_ref()));
+            let names = if *file == MISMATCH_FILE {
+                &stats::MISMATCH_NAMES
             } else {
-                print!("{}", stats::table(file, &total, rate.as_ref()));
+                &stats::NAMES
+            };
+            if json {
+                println!("{}", stats::json(file, names, &total, rate.as_ref()));
+            } else {
+                print!("{}", stats::table(file, names, &total, rate.as_ref()));
             }
         }
         n += 1;

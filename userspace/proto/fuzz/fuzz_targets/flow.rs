@@ -29,7 +29,11 @@
 //! built segment: at most `MAX_BUILT_LEN` bytes, doff covering it, header and options read
 //! back, TCP checksum (and IPv4 header checksum) summing to zero; the translation of the
 //! client's window update brings its TSval to our cookie clock and the echo back to the
-//! backend's, with the checksum kept by RFC 1624 updates from the `changed` pairs.
+//! backend's, with the checksum kept by RFC 1624 updates from the `changed` pairs. Before
+//! that, the backend option mismatch: what the target reads from the ACK as told to the
+//! client equals what the SYN-ACK said, its stash round trip, the comparison, and for a
+//! window-scale difference the window update's translation (never more than the backend
+//! offers) with its checksum update.
 
 #![no_main]
 
@@ -45,6 +49,7 @@ use rsynproxy_proto::info::{
     check_rule, Info, ProtoMatch, IPPROTO_TCP, OPT_ECN, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP,
     OPT_WSCALE,
 };
+use rsynproxy_proto::mismatch::{with_window, Kind, Mismatch, Scale, Told};
 use rsynproxy_proto::tcp::{
     self, adjust_timestamps, Dir, Header, Options, ACK, CWR, ECE, FIN, HDR_LEN, MAX_BUILT_LEN, RST,
     SYN,
@@ -356,6 +361,41 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ca.options.options, ts);
     assert_eq!((ca.options.tsval, ca.options.tsecr), (bo.tsval, bo.tsecr));
     let (mut seg, len) = send(&ca, &to_client);
+
+    // What the client was told, as the target reads it from the ACK, kept in tsoff until the
+    // backend answers, then compared with the backend's SYN-ACK (rust/proto/mismatch.rs).
+    let told = Told::from_ack(&info, &ao);
+    if valid_rule {
+        // (checkentry refuses a window scale above 14, which the stash clamps)
+        assert_eq!(Told::unstash(told.stash()), Some(told));
+    }
+    if !forged && ack_ts == (r.options.options & OPT_TIMESTAMP != 0) && c.options & OPT_MSS != 0
+    {
+        assert_eq!(told, Told::from_options(&r.options), "told is what the SYN-ACK said");
+    }
+    let backend = Told::from_options(&bo);
+    let m = Mismatch::find(told, backend);
+    assert_eq!(m.has(Kind::Wscale), told.wscale != backend.wscale);
+    assert!(!(m.has(Kind::MssLarger) && m.has(Kind::MssSmaller)));
+    // With a window-scale difference the window update is translated first (engine.rs
+    // translate_window), the checksum kept by an RFC 1624 update of the word at offset 12.
+    if let Some(scale) = m.scale() {
+        assert!(m.has(Kind::Wscale));
+        assert_eq!(Scale::decode(scale.encode()), Some(scale));
+        let old = u32::from_be_bytes(seg[12..16].try_into().unwrap());
+        let win = scale.translate(ca.header.window);
+        assert!(u64::from(win) << scale.client <= u64::from(ca.header.window) << scale.backend);
+        let new = with_window(old, win);
+        seg[12..16].copy_from_slice(&new.to_be_bytes());
+        let check = csum_replace4(check_field(&seg), old, new);
+        seg[16..18].copy_from_slice(&check.to_be_bytes());
+        assert_eq!(wire::tcp_checksum(to_client.s, to_client.d, &seg[..len]), 0);
+    } else {
+        // Counted or not (none against 0 is a difference of announcement, not of windows),
+        // both sides scale by the same shift.
+        let shift = |w: Option<u8>| w.unwrap_or(0).min(14);
+        assert_eq!(shift(told.wscale), shift(backend.wscale));
+    }
 
     // From now on the sequence numbers and timestamps are translated: the window update
     // reaches the client in our cookie clock, checksum updated as engine.rs does.

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The per-CPU slot that carries what the target knows of a backend SYN (what the client
+//! was told, [`crate::proto::mismatch::Told::stash`]) to the hook that sees the SYN's new
+//! conntrack entry (`rsynproxy_pending_*` in helpers.c).
+//!
+//! The target sends the SYN with `ip_local_out`, which runs OUTPUT (conntrack makes the entry
+//! from our template) and POST_ROUTING (our hook) before it returns, on this CPU. The slot is
+//! keyed by the SYN's sequence and acknowledgment numbers: a packet that is not that SYN
+//! never takes it, and if the SYN's path is not synchronous (a queue in OUTPUT), the hook
+//! finds nothing and the connection runs without detection, as with SYNPROXY.
+
+use crate::sys;
+
+/// The slot, armed while it lives; dropping it disarms the slot.
+pub(crate) struct Armed(());
+
+/// Arms this CPU's slot for the backend SYN with `seq` and `ack`.
+pub(crate) fn arm(seq: u32, ack: u32, stash: u32) -> Armed {
+    // SAFETY: no preconditions: the helper disables preemption around the per-CPU access.
+    unsafe { sys::rsynproxy_pending_set(seq, ack, stash) };
+    Armed(())
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        // SAFETY: as in `arm`.
+        unsafe { sys::rsynproxy_pending_clear() };
+    }
+}
+
+/// Takes the stash for the backend SYN with `seq` and `ack`, if this CPU's slot holds it.
+pub(crate) fn take(seq: u32, ack: u32) -> Option<u32> {
+    // SAFETY: as in `arm`.
+    let v = unsafe { sys::rsynproxy_pending_take(seq, ack) };
+    (v != 0).then_some(v)
+}
+
+/// Whether a mismatch may be logged now (5 s, burst 10; its own budget).
+pub(crate) fn may_log() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { sys::rsynproxy_ratelimit_mismatch() }
+}
