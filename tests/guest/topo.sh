@@ -253,15 +253,16 @@ ct_count() { inns r cat /proc/net/nf_conntrack | wc -l; }
 # ct_open: the entries of r not yet closed (neither TIME_WAIT nor CLOSE).
 ct_open() { inns r grep -cvE ' (TIME_WAIT|CLOSE) ' /proc/net/nf_conntrack || true; }
 
-# only_send_stalls JSON: whether every failure that xfer.py flows reports (its JSON line) is a
-# time-out in the stage "send", the shape of C bug 7 (a lost handshake ACK; differences.md).
-only_send_stalls() {
+# only_unacked_stalls JSON: whether every failure that xfer.py flows reports (its JSON line)
+# is a connection that timed out before the backend acknowledged a byte: the client got the
+# cookie SYN-ACK, the backend never heard of it. For SYNPROXY that is C bug 7 (a lost
+# handshake ACK) or C bug 2 (a lost backend SYN whose keep-alive C misreads), differences.md.
+only_unacked_stalls() {
 	python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
-st = d.get("failed_stages", {})
-ok = bool(st) and set(st) <= {"send"} and all("TimeoutError" in e and "stage send," in e for e in d["errors"])
-sys.exit(0 if ok else 1)' "$1"
+failed = d["transfers_failed"] + d["connects_attempted"] - d["connects_ok"]
+sys.exit(0 if failed > 0 and d.get("stalled_unacked") == failed else 1)' "$1"
 }
 
 # ct_of_ports FILE: for each "local port N" that xfer.py names in FILE (a failed transfer),

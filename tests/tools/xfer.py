@@ -172,30 +172,44 @@ def _quiet(f, *a):
         pass
 
 
+def acked_bytes(s):
+    """How many bytes of what the socket sent the peer acknowledged: tcpi_bytes_acked, less
+    the SYN it counts (-1 if unknown)."""
+    try:
+        info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 136)
+    except OSError:
+        return -1
+    return max(struct.unpack_from("Q", info, 120)[0] - 1, 0) if len(info) >= 128 else -1
+
+
 def transfer(addr, port, nbytes, back, seed, timeout, sport=None):
-    """One checked transfer, as `client` does; raises on any difference, naming the stage
-    and the local port (to find the connection in a capture or the conntrack table)."""
-    stage = "connect"
+    """One checked transfer, as `client` does; raises on any difference, naming the stage,
+    the local port (to find the connection in a capture or the conntrack table) and how many
+    bytes the peer had acknowledged (0: the connection never got through to the backend)."""
+    stage, s = "connect", None
     try:
         s = connect(addr, port, timeout, sport)
         sport = s.getsockname()[1]
-        with s:
-            stage = "send"
-            s.sendall(struct.pack("!QQ", seed, back))
-            s.sendall(data(seed, nbytes))
-            s.shutdown(socket.SHUT_WR)
-            stage = "digest"
-            digest = recv_exact(s, 32)
-            if digest != hashlib.sha256(data(seed, nbytes)).digest():
-                raise ValueError("the server got other bytes than were sent")
-            stage = "back"
-            got = recv_exact(s, back)
-            if got != data(seed ^ 0x5A5A, back):
-                raise ValueError("other bytes came back")
-            if s.recv(1):
-                raise ValueError("more bytes than asked for")
+        stage = "send"
+        s.sendall(struct.pack("!QQ", seed, back))
+        s.sendall(data(seed, nbytes))
+        s.shutdown(socket.SHUT_WR)
+        stage = "digest"
+        digest = recv_exact(s, 32)
+        if digest != hashlib.sha256(data(seed, nbytes)).digest():
+            raise ValueError("the server got other bytes than were sent")
+        stage = "back"
+        got = recv_exact(s, back)
+        if got != data(seed ^ 0x5A5A, back):
+            raise ValueError("other bytes came back")
+        if s.recv(1):
+            raise ValueError("more bytes than asked for")
     except (OSError, EOFError, ValueError) as e:
-        raise type(e)(f"{e} (seed {seed}, stage {stage}, local port {sport})") from None
+        acked = acked_bytes(s) if s else -1
+        raise type(e)(f"{e} (seed {seed}, stage {stage}, local port {sport}, acked {acked})") from None
+    finally:
+        if s:
+            s.close()
 
 
 def flows(args):
@@ -203,7 +217,7 @@ def flows(args):
     import os
     lock = threading.Lock()
     st = {"transfers_ok": 0, "transfers_failed": 0, "bytes_verified": 0,
-          "connects_attempted": 0, "connects_ok": 0, "failed_stages": {}, "errors": []}
+          "connects_attempted": 0, "connects_ok": 0, "failed_stages": {}, "stalled_unacked": 0, "errors": []}
     times = []
     done = threading.Event()
 
@@ -212,6 +226,8 @@ def flows(args):
         stage = m.group(1) if m else "other"
         with lock:
             st["failed_stages"][stage] = st["failed_stages"].get(stage, 0) + 1
+            if isinstance(e, TimeoutError) and ", acked 0)" in str(e):
+                st["stalled_unacked"] += 1
             if len(st["errors"]) < 5:
                 st["errors"].append(f"{type(e).__name__}: {e}")
 

@@ -172,8 +172,9 @@ packet_path() {
 		wait "${pids[i - 1]}" && continue
 		# SYNPROXY: a handshake ACK whose backend SYN failed to allocate leaves the client
 		# sending zero-window probes that C never accepts (C bug 7 of differences.md): a
-		# time-out in the stage "send" is counted for it. Anything else fails either target.
-		if [ "$tg" = SYNPROXY ] && grep -q 'TimeoutError: .*stage send,' "$W/xfer.$tg.$i"; then
+		# time-out before the backend acknowledged a byte is counted for it. Anything else
+		# fails either target.
+		if [ "$tg" = SYNPROXY ] && grep -q 'TimeoutError: .*, acked 0)' "$W/xfer.$tg.$i"; then
 			stalls=$((stalls + 1))
 			continue
 		fi
