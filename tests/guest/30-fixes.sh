@@ -248,16 +248,23 @@ flood() {
 	local -a d=($delta)
 	local syn=no
 	[ "${d[0]}" -lt 20005 ] || syn=yes
-	# Spoofed SYNs get a SYN-ACK and nothing else: no entry has a spoofed source.
-	echo "clients=$ok/5 spoofed-entries=$entries syn_received>=20005:$syn(${d[0]}) cookie_valid=${d[2]}"
+	# Spoofed SYNs get a SYN-ACK and nothing else: no entry has a spoofed source. Each client
+	# passes the cookie check at least once; a zero-window probe that reaches the target
+	# while its backend SYN is in flight resends that SYN and counts again (as a keep-alive
+	# in the hook does), so more than five is fine.
+	local valid=no
+	[ "${d[2]}" -lt 5 ] || valid=yes
+	echo "clients=$ok/5 spoofed-entries=$entries syn_received>=20005:$syn(${d[0]}) cookie_valid>=5:$valid(${d[2]})"
 }
 
 test_flood() {
-	local r c want="clients=5/5 spoofed-entries=0 syn_received>=20005:yes cookie_valid=5"
+	local r c want="clients=5/5 spoofed-entries=0 syn_received>=20005:yes cookie_valid>=5:yes"
 	r=$(flood "$1" RSYNPROXY)
 	c=$(flood "$1" SYNPROXY)
-	expect_eq "RSYNPROXY" "${r/yes(*)/yes}" "$want"
-	expect_eq "SYNPROXY" "${c/yes(*)/yes}" "$want"
+	echo "RSYNPROXY: $r" >&2
+	echo "SYNPROXY:  $c" >&2
+	expect_eq "RSYNPROXY" "$(sed -E 's/:yes\([0-9]+\)/:yes/g' <<<"$r")" "$want"
+	expect_eq "SYNPROXY" "$(sed -E 's/:yes\([0-9]+\)/:yes/g' <<<"$c")" "$want"
 }
 
 # odd_ts FAMILY TARGET PORT: one in-window segment of a proxied connection whose TSecr sits
