@@ -41,8 +41,15 @@ mod target;
 #[cfg(rsynproxy_kunit)]
 mod ktests;
 
+// The in-kernel per-packet bench: bench builds only (`make BENCH=1`, see Kbuild).
+#[cfg(rsynproxy_bench)]
+mod bench;
+
 struct RSynProxy {
-    // Fields drop in order: the targets go before the per-namespace state they use.
+    // Fields drop in order: the bench (which calls the targets) first, then the targets,
+    // before the per-namespace state they use.
+    #[cfg(rsynproxy_bench)]
+    _bench: bench::Registration,
     _targets: glue::xt::Registration<2>,
     _pernet: glue::pernet::Registration,
 }
@@ -52,6 +59,8 @@ impl kernel::Module for RSynProxy {
         let pernet = pernet::register()?;
         let targets = target::register(module)?;
         Ok(RSynProxy {
+            #[cfg(rsynproxy_bench)]
+            _bench: bench::register()?,
             _targets: targets,
             _pernet: pernet,
         })

@@ -114,6 +114,20 @@ bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb);
 void rsynproxy_test_ct_lock_init(struct nf_conn *ct);
 void __noreturn rsynproxy_test_fail(void);
 
+/* Bench builds only (RSYNPROXY_BENCH, rust/sys/bench.c); declared always, as above. */
+void rsynproxy_bench_queue_init(void);
+void rsynproxy_bench_stash(struct sk_buff *skb);
+struct sk_buff *rsynproxy_bench_take(void);
+unsigned int rsynproxy_bench_queued(void);
+void rsynproxy_bench_enter(void);
+void rsynproxy_bench_leave(void);
+struct net *rsynproxy_bench_current_net(void);
+void rsynproxy_bench_put_net(struct net *net);
+int rsynproxy_bench_ct_state(const struct sk_buff *skb);
+const void *rsynproxy_bench_ct(const struct sk_buff *skb);
+void rsynproxy_bench_csum_rx(struct sk_buff *skb, unsigned int thoff);
+void rsynproxy_bench_csum_tx(struct sk_buff *skb);
+
 /* Layout guard (KUnit builds only): the C compiler's view of every struct Rust binds. */
 struct rsynproxy_layout {
 	const char *name;
