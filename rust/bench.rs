@@ -700,7 +700,8 @@ fn run_family(
         // The backend answers from softirq: wait for as many SYN-ACKs as SYNs went out.
         let t0 = now();
         // SAFETY: no preconditions.
-        while (unsafe { sys::rsynproxy_bench_queued() } as usize) < ok && now() - t0 < 3_000_000_000
+        while (unsafe { sys::rsynproxy_bench_queued() } as usize) < ok
+            && now() - t0 < 10_000_000_000
         {
             msleep(5);
         }
@@ -830,7 +831,8 @@ fn client_acks(tmpl: &Pkt, thoff: usize, n: usize, run: u32) -> Result<KVec<Opti
     let ms = (unsafe { sys::ktime_get() } / 1_000_000) as u32;
     // What our cookie SYN-ACK's TSval encodes: wscale 7, SACK permitted.
     let tsecr = (ms & !0x3f) | 0x10 | 7;
-    let base = (run.wrapping_mul(7919) as usize) % 50000;
+    // Runs take consecutive port ranges: the backend still holds earlier runs' connections.
+    let base = (run as usize).wrapping_mul(n) % 55000;
     copies(tmpl, thoff, n, |i, b| {
         let sport = 10000 + ((base + i) % 55000) as u16;
         let isn = 0x1000_0000u32
