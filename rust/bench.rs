@@ -75,14 +75,13 @@ const fn mss(v6: bool) -> u16 {
 const OFF: u32 = 0;
 /// Steal client SYNs and ACKs to PORT (templates).
 const CLIENT: u32 = 1;
-/// Steal the backend's SYN-ACKs from PORT whose entry is in SYN_RECV, up to LIMIT.
+/// Steal the backend's SYN-ACKs from PORT whose entry is in SYN_RECV.
 const SYNACK: u32 = 2;
-/// LIMIT reached: drop further such SYN-ACKs (retransmissions) so that no proxy hook answers
+/// Enough stolen: drop further such SYN-ACKs (retransmissions) so that no proxy hook answers
 /// them before the replay.
 const HOLD: u32 = 3;
 
 static MODE: AtomicU32 = AtomicU32::new(OFF);
-static LIMIT: AtomicU32 = AtomicU32::new(0);
 /// Serialises the control file's commands and guards [`CTL`].
 static BUSY: AtomicBool = AtomicBool::new(false);
 
@@ -255,13 +254,7 @@ unsafe extern "C" fn capture(
     if !take {
         return sys::NF_ACCEPT;
     }
-    if mode == SYNACK {
-        match LIMIT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(1)) {
-            Ok(1) => MODE.store(HOLD, Ordering::Relaxed),
-            Ok(_) => {}
-            Err(_) => return sys::NF_DROP,
-        }
-    } else if mode == HOLD {
+    if mode == HOLD {
         return sys::NF_DROP;
     }
     // SAFETY: netfilter gave us the packet; after NF_STOLEN it is ours, kept in the queue.
@@ -382,6 +375,23 @@ impl Ctl {
             MODE.store(OFF, Ordering::Relaxed);
         }
     }
+}
+
+/// `got` and the packets captured since, one per conntrack entry (the others freed).
+fn one_per_entry(mut got: KVec<Pkt>) -> Result<KVec<Pkt>> {
+    for p in drain_vec() {
+        got.push(p, GFP_KERNEL)?;
+    }
+    got.sort_unstable_by_key(Pkt::ct);
+    let mut out = KVec::with_capacity(got.len(), GFP_KERNEL)?;
+    let mut last = 0;
+    for p in got {
+        if p.ct() != last {
+            last = p.ct();
+            out.push(p, GFP_KERNEL)?;
+        }
+    }
+    Ok(out)
 }
 
 /// Frees every captured packet.
@@ -648,6 +658,7 @@ fn ts_at(b: &[u8], thoff: usize) -> Option<usize> {
 }
 
 /// One run: every path of `which` for one family. Writes result lines to `ctl`.
+#[allow(clippy::too_many_arguments)]
 fn run_family(
     net: &Net,
     tmpl: &Templates,
@@ -656,6 +667,7 @@ fn run_family(
     which: Which,
     v6: bool,
     n: usize,
+    step: &mut &'static str,
 ) -> Result {
     let fam = if v6 { 6 } else { 4 };
     let f = usize::from(v6);
@@ -664,7 +676,9 @@ fn run_family(
     let thoff = peek_raw(syn.as_ptr()).ok_or(EINVAL)?.thoff;
     let mut lines = KVec::<(&str, Clock, usize)>::new();
 
+    *step = "setup";
     if which == Which::Floor {
+        *step = "floor";
         let clk = floor(net, syn, v6, n)?;
         lines.push(("syn", clk, n), GFP_KERNEL)?;
     } else {
@@ -686,35 +700,37 @@ fn run_family(
         let target = |skb| unsafe { tg(skb, &par) };
 
         // 1. syn
+        *step = "syn";
         let pkts = copies(syn, thoff, n, |_, _| {})?;
         let (clk, ok) = timed(pkts, sys::NF_STOLEN, target)?;
         lines.push(("syn", clk, ok), GFP_KERNEL)?;
 
         // 2. ack: a new connection each, the SYN-ACKs of the backend captured meanwhile.
+        *step = "ack";
         let pkts = client_acks(ack, thoff, n, runs)?;
         drain();
-        LIMIT.store(n as u32, Ordering::Relaxed);
         MODE.store(SYNACK, Ordering::Relaxed);
         let (clk, ok) = timed(pkts, sys::NF_STOLEN, target)?;
         lines.push(("ack", clk, ok), GFP_KERNEL)?;
-        // The backend answers from softirq: wait for as many SYN-ACKs as SYNs went out.
+        // The backend answers from softirq: wait for a SYN-ACK of every entry (the early ones
+        // may come twice: the backend retransmits after a second).
         let t0 = now();
-        // SAFETY: no preconditions.
-        while (unsafe { sys::rsynproxy_bench_queued() } as usize) < ok
-            && now() - t0 < 10_000_000_000
-        {
+        let mut got = KVec::new();
+        loop {
+            got = one_per_entry(got)?;
+            if got.len() >= ok || now() - t0 > 10_000_000_000 {
+                break;
+            }
             msleep(5);
         }
         MODE.store(HOLD, Ordering::Relaxed);
+        let got = one_per_entry(got)?;
 
-        // 3. synack: one per entry (a retransmission may have been captured twice).
-        let mut got = drain_vec();
-        got.sort_unstable_by_key(Pkt::ct);
+        // 3. synack
+        *step = "synack";
         let mut pkts = KVec::with_capacity(got.len(), GFP_KERNEL)?;
-        let mut last = 0;
         for p in got {
-            if p.ct() != last && p.ct_state() == Some(sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV) {
-                last = p.ct();
+            if p.ct_state() == Some(sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV) {
                 pkts.push(Some(p), GFP_KERNEL)?;
             }
         }
@@ -753,6 +769,7 @@ fn run_family(
         }
 
         // 4. established
+        *step = "established";
         if let Some(e) = est {
             let state = e.ct_state();
             if state != Some(sys::tcp_conntrack_TCP_CONNTRACK_ESTABLISHED) {
@@ -965,7 +982,22 @@ fn command(ctl: &mut Ctl, cmd: &str) -> Result {
             // SAFETY: a non-null `net` carries the reference `arm` took.
             let net = unsafe { Net::from_raw(*net) };
             for v6 in [false, true] {
-                run_family(net, tmpl, *runs, out, which, v6, n)?;
+                let mut step = "";
+                if let Err(e) = run_family(net, tmpl, *runs, out, which, v6, n, &mut step) {
+                    let fam = if v6 { 6 } else { 4 };
+                    let errno = e.to_errno();
+                    writeln!(
+                        out,
+                        "# {} IPv{fam}: failed in {step}: {errno}",
+                        which.name()
+                    )
+                    .ok();
+                    pr_warn!(
+                        "bench: {} IPv{fam} failed in {step}: {errno}\n",
+                        which.name()
+                    );
+                    return Err(e);
+                }
             }
             Ok(())
         }

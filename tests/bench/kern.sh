@@ -27,9 +27,14 @@ die() {
 	exit 1
 }
 
-# ctl COMMAND: one command to the bench, in r (it acts in the writer's namespace).
+# ctl COMMAND: one command to the bench, in r (it acts in the writer's namespace), and its
+# output (which says what failed, if it did).
 ctl() {
-	inns r sh -c "echo '$1' > $CTL" || die "'$1' failed: $(dmesg | tail -n 5 | tr '\n' ' ')"
+	if ! inns r sh -c "echo '$1' > $CTL"; then
+		inns r cat $CTL
+		echo "# kern.sh: '$1' failed"
+		return 1
+	fi
 	inns r cat $CTL
 }
 
@@ -86,7 +91,7 @@ wait_for grep -q listening $OUT/listener || die "backend listener: $(cat $OUT/li
 
 # Templates: one client SYN and one client ACK per family, stolen at FORWARD in r.
 rules DROP
-ctl arm >/dev/null
+ctl arm >/dev/null || die "arm failed"
 inns c python3 -c '
 import socket
 from scapy.all import IP, IPv6, TCP
