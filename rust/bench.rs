@@ -782,9 +782,43 @@ fn run_family(
                 )
                 .ok();
             }
+            // Check (untimed) that the hook translates this packet's TSval, as it must with
+            // a timestamp offset: otherwise the row would time a shortcut.
+            let mut probe = KVec::new();
+            probe.push(Some(e.copy().ok_or(ENOMEM)?), GFP_KERNEL)?;
+            let before = e
+                .bytes()
+                .and_then(|b| ts_at(b, thoff).map(|at| get32(b, at)));
+            let mut after = None;
+            timed(probe, sys::NF_ACCEPT, |skb| {
+                // SAFETY: as for `hook`; the packet is only read after the call.
+                let v = unsafe { hookfn(core::ptr::null_mut(), skb, &post) };
+                let mut b = [0u8; 4];
+                if let Some(at) = e.bytes().and_then(|x| ts_at(x, thoff)) {
+                    // SAFETY: the packet is still ours (a hook that accepts does not free it).
+                    if unsafe { sys::skb_copy_bits(skb, at as i32, b.as_mut_ptr().cast(), 4) } == 0
+                    {
+                        after = Some(u32::from_be_bytes(b));
+                    }
+                }
+                v
+            })?;
+            if before.is_none() || before == after {
+                writeln!(
+                    out,
+                    "# {} {}: established TSval not translated",
+                    which.name(),
+                    fam
+                )
+                .ok();
+            }
             let pkts = copies(&e, thoff, n, |_, _| {})?;
             let (clk, ok) = timed(pkts, sys::NF_ACCEPT, hook)?;
             lines.push(("established", clk, ok), GFP_KERNEL)?;
+            if which == Which::R {
+                *step = "parts";
+                parts(out, &e, v6, thoff, n)?;
+            }
         }
     }
     for (path, mut clock, ok) in lines {
@@ -836,6 +870,71 @@ fn to_established(b: &mut [u8], v6: bool, thoff: usize) -> Option<usize> {
         b[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
     }
     Some(len)
+}
+
+/// `f` run `n` times with BHs off and under RCU: ns per run.
+fn time_n(n: usize, mut f: impl FnMut()) -> u64 {
+    // SAFETY: process context, paired with leave below.
+    unsafe { sys::rsynproxy_bench_enter() };
+    let t0 = now();
+    for _ in 0..n {
+        f();
+    }
+    let t1 = now();
+    // SAFETY: paired with enter above.
+    unsafe { sys::rsynproxy_bench_leave() };
+    t1.saturating_sub(t0) / n.max(1) as u64
+}
+
+/// Where RSYNPROXY's hook spends an established packet's time: the steps of `engine::hook`
+/// one at a time, `n` times each on one private copy of `est` (a `# parts` line).
+fn parts(out: &mut Out, est: &Pkt, v6: bool, thoff: usize, n: usize) -> Result {
+    use crate::engine::{adjust_timestamps, Tcp};
+    use crate::family::Ip;
+    use crate::glue::conntrack::Conn;
+    use core::hint::black_box;
+    let p = est.copy().ok_or(ENOMEM)?;
+    let mut ns = [0u64; 5];
+    // SAFETY: `p` is ours, linear, `data` at its network header, standing in for a hook's
+    // packet; the closure answers Accept, so `handle` frees nothing and `p` stays ours.
+    unsafe {
+        crate::glue::skb::handle(p.as_ptr(), |skb| {
+            ns[0] = time_n(n, || {
+                if let Some((ct, _)) = Conn::of(skb) {
+                    black_box((ct.synproxy().is_some(), ct.tcp().is_some()));
+                }
+                black_box(skb.is_loopback());
+            });
+            ns[1] = time_n(n, || {
+                black_box(Ip::read(skb, v6));
+            });
+            ns[2] = time_n(n, || {
+                black_box(if v6 {
+                    skb.ipv6_tcp_offset()
+                } else {
+                    Ip::read(skb, false).and_then(|ip| ip.v4_tcp_offset())
+                });
+            });
+            ns[3] = time_n(n, || {
+                black_box(Tcp::read(skb, thoff));
+            });
+            if let Some(t) = Tcp::read(skb, thoff) {
+                ns[4] = time_n(n, || {
+                    black_box(adjust_timestamps(skb, thoff, &t, 1, true));
+                });
+            }
+            crate::glue::skb::Verdict::Accept
+        })
+    };
+    let fam = if v6 { 6 } else { 4 };
+    writeln!(
+        out,
+        "# parts rsynproxy IPv{fam} established, ns/packet: entry+extension+loopback {}, \
+         ip-read {}, tcp-offset {}, tcp-read {}, ts-adjust {}",
+        ns[0], ns[1], ns[2], ns[3], ns[4]
+    )
+    .ok();
+    Ok(())
 }
 
 /// N client ACKs from `tmpl`, each of a new connection (source port, ISN) and carrying the

@@ -8,7 +8,8 @@
 #   kern PATH FAMILY R_MED R_MIN R_MAX C_MED C_MIN C_MAX FLOOR_MED FLOOR_MIN FLOOR_MAX
 # PATH is syn, ack, synack or established; FLOOR fields are `-` but for syn. Other lines
 # start with `#`. BENCH_N packets per path and run (default 1000), BENCH_REPS repetitions
-# (default 5); each repetition runs RSYNPROXY, SYNPROXY and the floor, in alternating order.
+# (default 5) after an uncounted warm-up round; each repetition runs RSYNPROXY, SYNPROXY and
+# the floor, in alternating order.
 . "$(dirname "$0")/../guest/topo.sh"
 
 N=${BENCH_N:-1000}
@@ -117,6 +118,17 @@ done
 [ "$status" = "syn4 1 ack4 1 syn6 1 ack6 1" ] || die "templates not captured: $status"
 
 echo "# kern.sh: N=$N per run, $REPS repetitions, $(nproc) CPU(s), kernel $(uname -r)"
+# A warm-up round first, not counted: the first runs after boot grow the slab caches and the
+# conntrack table for everyone after them.
+for tg in synproxy rsynproxy floor; do
+	case $tg in
+	rsynproxy) rules RSYNPROXY ;;
+	synproxy) rules SYNPROXY ;;
+	floor) rules DROP ;;
+	esac
+	inns r conntrack -F >/dev/null 2>&1 || true
+	ctl "run $tg $N" | grep -E '^# .*(failed|captured|translated)' | sed 's/^/0 /' >>$OUT/lines
+done
 for rep in $(seq "$REPS"); do
 	if [ $((rep % 2)) = 1 ]; then order="rsynproxy synproxy floor"; else order="floor synproxy rsynproxy"; fi
 	for tg in $order; do
