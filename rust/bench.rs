@@ -926,11 +926,31 @@ fn parts(out: &mut Out, est: &Pkt, v6: bool, thoff: usize, n: usize) -> Result {
             crate::glue::skb::Verdict::Accept
         })
     };
+    // What every packet RSYNPROXY sends costs before the skb exists: the TCP checksum in
+    // software over a 40-byte segment (C leaves it to the device: CHECKSUM_PARTIAL) and the
+    // IPv4 header with its checksum (ip_local_out computes that one again).
+    let seg = [0x5au8; 40];
+    let csum = time_n(n, || {
+        black_box(crate::proto::wire::tcp_checksum(
+            black_box(&[10, 0, 2, 99]),
+            black_box(&[10, 0, 1, 99]),
+            black_box(&seg),
+        ));
+    });
+    let iph = time_n(n, || {
+        black_box(crate::proto::wire::ipv4_header(
+            black_box([10, 0, 2, 99]),
+            black_box([10, 0, 1, 99]),
+            64,
+            40,
+        ));
+    });
     let fam = if v6 { 6 } else { 4 };
     writeln!(
         out,
         "# parts rsynproxy IPv{fam} established, ns/packet: entry+extension+loopback {}, \
-         ip-read {}, tcp-offset {}, tcp-read {}, ts-adjust {}",
+         ip-read {}, tcp-offset {}, tcp-read {}, ts-adjust {}; sending: sw-tcp-csum(40 B) {csum}, \
+         ipv4-header {iph}",
         ns[0], ns[1], ns[2], ns[3], ns[4]
     )
     .ok();
