@@ -8,12 +8,14 @@
 #   kern PATH FAMILY R_MED R_MIN R_MAX C_MED C_MIN C_MAX FLOOR_MED FLOOR_MIN FLOOR_MAX
 # PATH is syn, ack, synack or established; FLOOR fields are `-` but for syn. Other lines
 # start with `#`. BENCH_N packets per path and run (default 1000), BENCH_REPS repetitions
-# (default 5) after an uncounted warm-up round; each repetition runs RSYNPROXY, SYNPROXY and
-# the floor, in alternating order.
+# (default 9: a run takes seconds, and the host's noise needs the median) after an uncounted
+# warm-up round; each repetition runs RSYNPROXY, SYNPROXY and the floor, in alternating order.
+# Keep (BENCH_REPS + 1) * 3 * BENCH_N under 55000: the prepared connections' source ports
+# (rust/bench.rs client_acks) must not come round to ones the backend still holds.
 . "$(dirname "$0")/../guest/topo.sh"
 
 N=${BENCH_N:-1000}
-REPS=${BENCH_REPS:-5}
+REPS=${BENCH_REPS:-9}
 PORT=9000 # rust/bench.rs PORT
 CTL=/proc/rsynproxy_bench
 # The recipe's options (rust/bench.rs recipe_info); the MSS is what the backend announces on
