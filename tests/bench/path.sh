@@ -8,6 +8,8 @@
 # configurations (rotated each time). Client (c), proxy (r) and backend (s) share the
 # guest's vCPUs: these rows compare configurations on the same work, they are not line rates.
 #
+# "plain" is conntrack forwarding with an INVALID drop and no proxy rule.
+#
 #   bulk      iperf3, $STREAMS parallel streams for $SECS s, client to backend: Mbit/s
 #   cps       wrk with "Connection: close" (a new connection per request) from $CONNS
 #             concurrent connections for $SECS s to nginx on the backend: connections/s
@@ -38,15 +40,20 @@ topo_up
 modprobe ipt_SYNPROXY
 modprobe ip6t_SYNPROXY
 modprobe rsynproxy
-inns r sysctl -qw net.netfilter.nf_conntrack_max=262144
+# The table's size is the initial namespace's setting.
+sysctl -qw net.netfilter.nf_conntrack_max=262144
 # Connection: close makes the backend close first: its TIME_WAIT sockets recycle nothing the
 # client needs; the client's ports come from a wide range.
 inns c sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 inns s sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=4096
 
+# configure CONFIG: the proxy recipe for RSYNPROXY or SYNPROXY; for plain, conntrack
+# forwarding without a proxy (a state rule keeps conntrack's hooks registered in r: without
+# any user they are not, and forwarding would be stateless).
 configure() { # CONFIG
 	if [ "$1" = plain ]; then
 		proxy_flush
+		inns r iptables -A FORWARD -i veth0 -m state --state INVALID -j DROP
 	else
 		proxy_rules 4 forward "$1" "${RULE[@]}"
 	fi
