@@ -137,9 +137,12 @@ BENCH_KDIR := $(B)/bench-kernel
 kernel-bench: deps
 	@KERNEL_VARIANT=bench scripts/build-kernel
 
+# Built from a copy of the module's source (as DKMS does): Kbuild keeps one .module-common.o
+# (the vermagic) per source directory and would not rebuild it for another kernel.
 bench-module: kernel-bench
-	@$(MAKE) --no-print-directory modules KDIR=$(BENCH_KDIR) BENCH=1
-	@mkdir -p $(B)/bench && cp rsynproxy.ko $(B)/bench/rsynproxy.ko
+	@rm -rf $(B)/bench/src && $(MAKE) --no-print-directory install-dkms-src DESTDIR=$(B)/bench/src
+	@$(MAKE) --no-print-directory -C $(B)/bench/src modules KDIR=$(BENCH_KDIR) BENCH=1
+	@cp $(B)/bench/src/rsynproxy.ko $(B)/bench/rsynproxy.ko
 
 bench: bench-module plugin
 	@tests/bench/run

@@ -82,9 +82,10 @@ transfer() {
 	return $rc
 }
 
-# backend_syns PCAP: "SRC SPORT DST DPORT" of each SYN in a capture (scapy-free reader).
+# backend_syns PCAP: "SRC SPORT DST DPORT" of each SYN in a capture (tcpdump's own reading:
+# its tcp[] filter offsets are IPv4-only, so the flags are taken from the text).
 backend_syns() {
-	tcpdump -nn -r "$1" 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn' 2>/dev/null |
+	tcpdump -nn -r "$1" 2>/dev/null | { grep -F 'Flags [S],' || true; } |
 		sed -E 's/^.* IP6? ([^ ]+)\.([0-9]+) > ([^ ]+)\.([0-9]+): .*/\1 \2 \3 \4/' | sort -u
 }
 
