@@ -35,20 +35,21 @@ pub(crate) struct Tcp {
 impl Tcp {
     /// Reads the header and options at `thoff`; `None` for a truncated packet or doff < 5.
     pub(crate) fn read(skb: &Skb, thoff: usize) -> Option<Tcp> {
-        let mut raw = Aligned([0u8; HDR_LEN]);
-        if !skb.copy(thoff, &mut raw.0) {
-            return None;
-        }
-        let h = Header::read(&raw.0);
+        let mut buf = [0u8; HDR_LEN];
+        let b: &[u8; HDR_LEN] = skb.peek(thoff, &mut buf)?.try_into().ok()?;
+        let (raw, h) = (Aligned(*b), Header::read(b));
         let optlen = h.options_len()?;
         let mut buf = [0u8; MAX_OPT_LEN];
-        let area = buf.get_mut(..optlen)?;
-        if !skb.copy(thoff + HDR_LEN, area) {
-            return None;
-        }
-        let opts = Options::parse(area);
+        let opts = Options::parse(skb.peek(thoff + HDR_LEN, buf.get_mut(..optlen)?)?);
         Some(Tcp { raw, h, opts })
     }
+}
+
+/// The fixed TCP header at `thoff`, read in place where it is linear; `None` if truncated.
+pub(crate) fn read_header(skb: &Skb, thoff: usize) -> Option<Header> {
+    let mut buf = [0u8; HDR_LEN];
+    let b: &[u8; HDR_LEN] = skb.peek(thoff, &mut buf)?.try_into().ok()?;
+    Some(Header::read(b))
 }
 
 /// Milliseconds of the monotonic clock, as `tcp_clock_ms()`.
@@ -185,37 +186,28 @@ pub(crate) fn check_cookie(ip: &Ip, t: &Tcp, keepalive: bool) -> u16 {
 /// made from our template through the backend handshake, then keeps their timestamps
 /// translated.
 pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdict {
-    let Some((ct, ctinfo)) = Conn::of(skb) else {
+    // Every packet of every tracked connection in the namespace comes here, most of them on
+    // entries that are not ours or long established: the tests are ordered for them, the
+    // header read in place, and the options, the IP header (addresses) and the full
+    // [`Tcp`] read only on the handshake's few packets, as C does.
+    let Some((tcp_ct, ctinfo, sp)) = Conn::hooked(skb) else {
         return ACCEPT;
     };
-    let Some(sp) = ct.synproxy() else {
-        return ACCEPT;
-    };
-    let Some(tcp_ct) = ct.tcp() else {
-        // An extension on a non-TCP entry (ctnetlink can add one to any entry).
-        return ACCEPT;
-    };
-    if skb.is_loopback() {
-        // Seen on the way out already.
-        return ACCEPT;
-    }
-    let Some(ip) = Ip::read(skb, ipv6) else {
-        return ACCEPT;
-    };
+    let ct = tcp_ct.conn();
     let thoff = if ipv6 {
         skb.ipv6_tcp_offset()
     } else {
-        ip.v4_tcp_offset()
+        Ip::v4_tcp_offset_of(skb)
     };
     let Some(thoff) = thoff else { return ACCEPT };
-    let Some(t) = Tcp::read(skb, thoff) else {
+    let Some(h) = read_header(skb, thoff) else {
         return DROP;
     };
     let reply = is_reply(ctinfo);
 
     let mut state = tcp_ct.state();
     if state == sys::tcp_conntrack_TCP_CONNTRACK_CLOSE {
-        if t.h.flags & RST != 0 && reply {
+        if h.flags & RST != 0 && reply {
             // The backend refused our SYN: the client must see the RST at our ISN + 1. An
             // entry already translating is a reset of an established connection, whose
             // translation is already right.
@@ -225,9 +217,9 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
                 // it for a timestamp offset.
                 sp.set_tsoff(0);
                 sp.set_its(0);
-                ct.seqadj_init(ctinfo, flow::rst_offset(sp.isn(), t.h.seq));
+                ct.seqadj_init(ctinfo, flow::rst_offset(sp.isn(), h.seq));
             }
-        } else if t.h.has(SYN, ACK) && !reply {
+        } else if h.has(SYN, ACK) && !reply {
             // A new connection on this entry: drop the old one's translations. (C resets
             // with nf_ct_seqadj_init(ct, dir, 0), which does nothing.)
             ct.seqadj_reset();
@@ -238,6 +230,9 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
     }
     match state {
         sys::tcp_conntrack_TCP_CONNTRACK_SYN_SENT => {
+            let (Some(ip), Some(t)) = (Ip::read(skb, ipv6), Tcp::read(skb, thoff)) else {
+                return DROP;
+            };
             if t.h.has(ACK, SYN) && !reply {
                 // A client keep-alive while our SYN is in flight: send the SYN again.
                 return if client_ack(st, net, skb, &ip, &t, true) {
@@ -258,7 +253,10 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
             }
             ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
         }
-        sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV if t.h.has(SYN | ACK, 0) => {
+        sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV if h.has(SYN | ACK, 0) => {
+            let (Some(ip), Some(t)) = (Ip::read(skb, ipv6), Tcp::read(skb, thoff)) else {
+                return DROP;
+            };
             return backend_synack(st, net, skb, &ip, &t, tcp_ct, ctinfo, sp);
         }
         _ => {}
@@ -269,24 +267,24 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
         return ACCEPT;
     }
     // Window fields of SYNs are never scaled (RFC 7323): a retransmitted SYN-ACK keeps its.
-    let scale = if reply && t.h.flags & SYN == 0 {
+    let scale = if reply && h.flags & SYN == 0 {
         Scale::decode(sp.its())
     } else {
         None
     };
     let tsoff = sp.tsoff();
     if let Some(scale) = scale {
-        if translate_window(skb, thoff, &t, scale) == DROP {
+        if translate_window(skb, thoff, &h, scale) == DROP {
             return DROP;
         }
     }
-    adjust_timestamps(skb, thoff, &t, tsoff, reply)
+    adjust_timestamps(skb, thoff, &h, tsoff, reply)
 }
 
 /// Rewrites the window of a backend-to-client segment into the scale the client was told.
-pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, t: &Tcp, scale: Scale) -> Verdict {
-    let win = scale.translate(t.h.window);
-    if win == t.h.window {
+pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, h: &Header, scale: Scale) -> Verdict {
+    let win = scale.translate(h.window);
+    if win == h.window {
         return ACCEPT;
     }
     let ok = skb.with_writable(thoff + HDR_LEN, |w| {
@@ -377,32 +375,34 @@ fn backend_synack(
 pub(crate) fn adjust_timestamps(
     skb: &mut Skb,
     thoff: usize,
-    t: &Tcp,
+    h: &Header,
     tsoff: u32,
     reply: bool,
 ) -> Verdict {
-    let Some(optlen) = t.h.options_len() else {
+    if tsoff == 0 {
+        return ACCEPT;
+    }
+    let Some(optlen) = h.options_len() else {
         return ACCEPT;
     };
-    if tsoff == 0 || optlen == 0 {
+    if optlen == 0 {
         return ACCEPT;
     }
     let dir = if reply { Dir::Reply } else { Dir::Original };
-    let end = thoff + HDR_LEN + optlen;
+    let start = thoff + HDR_LEN;
+    let end = start + optlen;
     let ok = skb.with_writable(end, |w| {
-        let mut changes = [(0u32, 0u32); 4];
-        let mut n = 0;
-        let opts = w.bytes().get_mut(thoff + HDR_LEN..end)?;
-        tcp::adjust_timestamps(opts, dir, tsoff, |at, old, new| {
-            if let Some(c) = changes.get_mut(n) {
-                *c = (tcp::csum_word(old, at), tcp::csum_word(new, at));
-                n += 1;
+        // One option at a time, its checksum update right after it: no list of changes.
+        let mut i = 0;
+        loop {
+            let opts = w.bytes().get_mut(start..end)?;
+            let Some((at, old, new)) = tcp::shift_timestamp(opts, &mut i, dir, tsoff) else {
+                return Some(());
+            };
+            if !w.csum_replace4(thoff + 16, tcp::csum_word(old, at), tcp::csum_word(new, at)) {
+                return None;
             }
-        });
-        changes[..n]
-            .iter()
-            .all(|&(old, new)| w.csum_replace4(thoff + 16, old, new))
-            .then_some(())
+        }
     });
     match ok {
         Some(Some(())) => ACCEPT,

@@ -30,12 +30,22 @@ impl Ip {
     /// Copies the fixed IP header at the start of `skb`.
     pub(crate) fn read(skb: &Skb, ipv6: bool) -> Option<Ip> {
         if ipv6 {
-            let mut h = Aligned([0u8; IPV6_LEN]);
-            skb.copy(0, &mut h.0).then_some(Ip::V6(h))
+            let mut buf = [0u8; IPV6_LEN];
+            let b: &[u8; IPV6_LEN] = skb.peek(0, &mut buf)?.try_into().ok()?;
+            Some(Ip::V6(Aligned(*b)))
         } else {
-            let mut h = Aligned([0u8; IPV4_LEN]);
-            skb.copy(0, &mut h.0).then_some(Ip::V4(h))
+            let mut buf = [0u8; IPV4_LEN];
+            let b: &[u8; IPV4_LEN] = skb.peek(0, &mut buf)?.try_into().ok()?;
+            Some(Ip::V4(Aligned(*b)))
         }
+    }
+
+    /// Offset of the TCP header in IPv4 packet `skb` if its protocol is TCP, from the
+    /// header in place (the hook's way: no copy of the header).
+    pub(crate) fn v4_tcp_offset_of(skb: &Skb) -> Option<usize> {
+        let mut buf = [0u8; IPV4_LEN];
+        let h = skb.peek(0, &mut buf)?;
+        (h.get(9) == Some(&(sys::IPPROTO_TCP as u8))).then(|| usize::from(h[0] & 0xf) * 4)
     }
 
     pub(crate) fn is_v6(&self) -> bool {
@@ -65,14 +75,6 @@ impl Ip {
                 a.copy_from_slice(&h.0[8..24]);
                 core::net::IpAddr::from(a)
             }
-        }
-    }
-
-    /// Offset of the TCP header in an IPv4 packet whose protocol is TCP.
-    pub(crate) fn v4_tcp_offset(&self) -> Option<usize> {
-        match self {
-            Ip::V4(h) if h.0[9] == sys::IPPROTO_TCP as u8 => Some(usize::from(h.0[0] & 0xf) * 4),
-            _ => None,
         }
     }
 

@@ -73,26 +73,23 @@ impl Conn {
         (!ct.is_null()).then(|| (unsafe { &*ct.cast::<Conn>() }, ctinfo))
     }
 
-    /// The entry as a TCP entry, if it tracks TCP. Only then is `proto` the TCP tracker's:
-    /// an extension alone proves nothing, since ctnetlink can give any entry a synproxy
-    /// extension.
-    pub(crate) fn tcp(&self) -> Option<&TcpConn> {
-        // SAFETY: the entry is live (type invariant); the tuple is fixed at allocation.
-        let proto = unsafe { sys::rsynproxy_ct_protonum(self.as_ptr()) };
-        if u32::from(proto) != sys::IPPROTO_TCP {
+    /// What the hook works on (`rsynproxy_hook_entry`): the packet's entry, its `ctinfo`
+    /// and its synproxy extension, when the entry tracks TCP, has the extension and the
+    /// packet did not come back through the loopback device (it was seen on its way out).
+    /// One call for the tests every packet of every connection meets.
+    pub(crate) fn hooked(skb: &Skb) -> Option<(&TcpConn, u32, &SynproxyExt)> {
+        let mut ctinfo = 0;
+        let mut sp = core::ptr::null_mut();
+        // SAFETY: the packet is live; it holds a reference on its entry while it lives; the
+        // out-parameters are locals.
+        let ct = unsafe { sys::rsynproxy_hook_entry(skb.as_ptr(), &mut ctinfo, &mut sp) };
+        if ct.is_null() || sp.is_null() {
             return None;
         }
-        // SAFETY: TcpConn is a transparent wrapper of Conn, and the entry tracks TCP, which
-        // is TcpConn's invariant.
-        Some(unsafe { &*(self as *const Conn).cast::<TcpConn>() })
-    }
-
-    /// The synproxy extension, present on entries made from a synproxy template.
-    pub(crate) fn synproxy(&self) -> Option<&SynproxyExt> {
-        // SAFETY: the entry is live; the extension area lives as long as the entry.
-        let ext = unsafe { sys::rsynproxy_ct_synproxy(self.as_ptr()) };
-        // SAFETY: non-null means a valid nf_conn_synproxy inside the live entry.
-        (!ext.is_null()).then(|| unsafe { &*ext.cast::<SynproxyExt>() })
+        // SAFETY: a non-null entry is live for as long as the packet, and the helper checked
+        // that its tuple is TCP, so it is a valid TcpConn (transparent over Conn); its
+        // extension area lives as long as the entry.
+        Some(unsafe { (&*ct.cast::<TcpConn>(), ctinfo, &*sp.cast::<SynproxyExt>()) })
     }
 
     /// Starts translating sequence numbers of direction `ctinfo` by `off`

@@ -86,6 +86,25 @@ impl Skb {
         unsafe { sys::skb_copy_bits(self.as_ptr(), off, out.as_mut_ptr().cast(), len) == 0 }
     }
 
+    /// The `buf.len()` bytes at `offset` from `data`, in place when they are in the linear
+    /// part, else copied into `buf` (`skb_header_pointer`); `None` if the packet is shorter.
+    pub(crate) fn peek<'a>(&'a self, offset: usize, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        let end = offset.checked_add(buf.len())?;
+        // SAFETY: the packet is live (type invariant); len and data_len are plain fields
+        // that only the packet's owner (the running hook) changes.
+        let (len, data_len, data) = unsafe {
+            let p = self.as_ptr();
+            ((*p).len as usize, (*p).data_len as usize, (*p).data)
+        };
+        if end <= len.wrapping_sub(data_len) && data_len <= len {
+            // SAFETY: `offset..end` lies within the linear part (skb_headlen), which stays
+            // in place while the packet is borrowed immutably (reallocating the head takes
+            // `&mut Skb`: with_writable).
+            return Some(unsafe { core::slice::from_raw_parts(data.add(offset), buf.len()) });
+        }
+        self.copy(offset, buf).then_some(&*buf)
+    }
+
     /// Makes the first `len` bytes linear and writable, then lets `f` change them through a
     /// [`Writable`]; `None` if that failed (no memory, or the packet is shorter).
     ///
@@ -105,13 +124,6 @@ impl Skb {
         // borrowed for the region's life.
         let mut w = Writable { skb: self, len };
         Some(f(&mut w))
-    }
-
-    /// Whether the packet came back through the loopback device (`nf_is_loopback_packet`):
-    /// it was already seen on its way out.
-    pub(crate) fn is_loopback(&self) -> bool {
-        // SAFETY: the packet is live (type invariant).
-        unsafe { sys::rsynproxy_is_loopback(self.as_ptr()) }
     }
 
     /// Whether the TCP checksum is right (`nf_ip_checksum`/`nf_ip6_checksum`); also records
@@ -134,11 +146,8 @@ impl Skb {
     /// The offset of the TCP header in an IPv6 packet and whether that is where it is
     /// (`ipv6_skip_exthdr`: not a later fragment, next header TCP).
     pub(crate) fn ipv6_tcp_offset(&self) -> Option<usize> {
-        let mut hdr = [0u8; 8];
-        if !self.copy(0, &mut hdr) {
-            return None;
-        }
-        let mut nexthdr = hdr[6];
+        let mut buf = [0u8; 8];
+        let mut nexthdr = *self.peek(0, &mut buf)?.get(6)?;
         let mut frag_off = 0u16;
         // SAFETY: the packet is live (type invariant); the out-parameters are locals.
         let off = unsafe {

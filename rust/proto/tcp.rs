@@ -107,9 +107,13 @@ pub struct Options {
     pub tsecr: u32,
 }
 
+/// An option area's first word when it starts with the timestamp option, aligned.
+const ALIGNED_TS: [u8; 4] = [TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP];
+
 /// The next whole option other than NOP at or after `*i`, as `(kind, offset_of_kind, len)`,
 /// walking like the kernel's parsers: `None` at EOL, at a truncated option, at a length below
 /// 2 or past the end (and again on every later call).
+#[inline]
 fn next_option(opts: &[u8], i: &mut usize) -> Option<(u8, usize, usize)> {
     while let Some(&kind) = opts.get(*i) {
         match kind {
@@ -258,6 +262,9 @@ pub enum Dir {
 /// Shifts the timestamp option(s) in an option area by `tsoff`: a reply's TSval is lowered
 /// (the client sees our clock), an original packet's TSecr raised (the server sees its own).
 /// Calls `changed(at, old, new)` for each rewritten word, `at` being its offset in `opts`.
+/// The host tests' view of the walk; the module calls [`shift_timestamp`] itself, fixing the
+/// checksum after each word.
+#[cfg(test)]
 pub fn adjust_timestamps(
     opts: &mut [u8],
     dir: Dir,
@@ -267,21 +274,48 @@ pub fn adjust_timestamps(
     if tsoff == 0 {
         return;
     }
-    // The walk reads only kinds and lengths, which the rewrite leaves alone, so rewriting
-    // as we go sees the same options as the kernel's loop does.
     let mut i = 0;
-    while let Some((kind, at, size)) = next_option(opts, &mut i) {
-        if kind != TCPOPT_TIMESTAMP || size != usize::from(TCPOLEN_TIMESTAMP) {
-            continue;
-        }
-        let (word, new): (usize, fn(u32, u32) -> u32) = match dir {
-            Dir::Reply => (at + 2, u32::wrapping_sub),
-            Dir::Original => (at + 6, u32::wrapping_add),
+    while let Some((at, old, new)) = shift_timestamp(opts, &mut i, dir, tsoff) {
+        changed(at, old, new);
+    }
+}
+
+/// One step of [`adjust_timestamps`]: walks on from `*i` to the next timestamp option,
+/// shifts it, and returns `(at, old, new)` for the rewritten word; `None` when there is none
+/// left. The walk reads only kinds and lengths, which the rewrite leaves alone, so rewriting
+/// as we go sees the same options as the kernel's loop does (every timestamp option of
+/// the right length is shifted, as nf_synproxy_core.c does).
+pub fn shift_timestamp(
+    opts: &mut [u8],
+    i: &mut usize,
+    dir: Dir,
+    tsoff: u32,
+) -> Option<(usize, u32, u32)> {
+    loop {
+        // The layout Linux, the BSDs and Windows send (RFC 7323 appendix A): NOP NOP TS first.
+        // The walk would find the same option at 2 and go on at 12.
+        let at = if *i == 0 && opts.len() >= 12 && opts.get(..4) == Some(&ALIGNED_TS) {
+            *i = 12;
+            2
+        } else {
+            let (kind, at, size) = next_option(opts, i)?;
+            if kind != TCPOPT_TIMESTAMP || size != usize::from(TCPOLEN_TIMESTAMP) {
+                continue;
+            }
+            at
         };
-        let old = be32(opts, word);
-        let value = new(old, tsoff);
-        opts[word..word + 4].copy_from_slice(&value.to_be_bytes());
-        changed(word, old, value);
+        let word = match dir {
+            Dir::Reply => at + 2,
+            Dir::Original => at + 6,
+        };
+        let field: &mut [u8; 4] = opts.get_mut(word..word + 4)?.try_into().ok()?;
+        let old = u32::from_be_bytes(*field);
+        let new = match dir {
+            Dir::Reply => old.wrapping_sub(tsoff),
+            Dir::Original => old.wrapping_add(tsoff),
+        };
+        *field = new.to_be_bytes();
+        return Some((word, old, new));
     }
 }
 

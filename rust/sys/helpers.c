@@ -141,11 +141,6 @@ void rsynproxy_consume_skb(struct sk_buff *skb)
 	consume_skb(skb);
 }
 
-bool rsynproxy_is_loopback(const struct sk_buff *skb)
-{
-	return nf_is_loopback_packet(skb);
-}
-
 struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo)
 {
 	enum ip_conntrack_info info;
@@ -155,14 +150,25 @@ struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo
 	return ct;
 }
 
-struct nf_conn_synproxy *rsynproxy_ct_synproxy(const struct nf_conn *ct)
+/*
+ * The hook's first test in one call, as C's hook makes it with inlines (nf_ct_get,
+ * nfct_synproxy, nf_ct_protonum, nf_is_loopback_packet): the packet's entry when it tracks
+ * TCP, carries a synproxy extension (*sp) and the packet did not come back through the
+ * loopback device; NULL otherwise. Every packet of every connection passes here.
+ */
+struct nf_conn *rsynproxy_hook_entry(const struct sk_buff *skb, unsigned int *ctinfo,
+				     struct nf_conn_synproxy **sp)
 {
-	return nfct_synproxy(ct);
-}
+	enum ip_conntrack_info info;
+	struct nf_conn *ct = nf_ct_get(skb, &info);
 
-u8 rsynproxy_ct_protonum(const struct nf_conn *ct)
-{
-	return nf_ct_protonum(ct);
+	if (!ct)
+		return NULL;
+	*sp = nfct_synproxy(ct);
+	if (!*sp || nf_ct_protonum(ct) != IPPROTO_TCP || nf_is_loopback_packet(skb))
+		return NULL;
+	*ctinfo = info;
+	return ct;
 }
 
 void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int ctinfo)

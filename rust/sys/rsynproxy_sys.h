@@ -89,10 +89,9 @@ struct sk_buff *rsynproxy_alloc_reply(unsigned int len);
 void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len);
 void rsynproxy_free_skb(struct sk_buff *skb);
 void rsynproxy_consume_skb(struct sk_buff *skb);
-bool rsynproxy_is_loopback(const struct sk_buff *skb);
 struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo);
-struct nf_conn_synproxy *rsynproxy_ct_synproxy(const struct nf_conn *ct);
-u8 rsynproxy_ct_protonum(const struct nf_conn *ct);
+struct nf_conn *rsynproxy_hook_entry(const struct sk_buff *skb, unsigned int *ctinfo,
+				     struct nf_conn_synproxy **sp);
 void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int ctinfo);
 void rsynproxy_ct_untracked(struct sk_buff *nskb);
 void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event);

@@ -534,6 +534,21 @@ fn adjust_original_raises_tsecr() {
 }
 
 #[test]
+fn adjust_aligned_layout_like_the_walk() {
+    // NOP NOP TS first (the module's fast path), then a second timestamp option: the walk
+    // goes on after the first and shifts both, as the C loop does.
+    let mut area = cat(&[&[1, 1], &ts(1000, 2000), &[1, 1], &ts(50, 60)]);
+    assert_eq!(adjust(&mut area, Dir::Reply, 10), [(1000, 990), (50, 40)]);
+    assert_eq!(area, cat(&[&[1, 1], &ts(990, 2000), &[1, 1], &ts(40, 60)]));
+    // The aligned first word in an area too short for the option (8 bytes, doff 7): a
+    // truncated option, left alone.
+    let mut area = vec![1, 1, 8, 10, 0, 0, 3, 232];
+    let before = area.clone();
+    assert_eq!(adjust(&mut area, Dir::Reply, 10), NO_CALLS);
+    assert_eq!(area, before);
+}
+
+#[test]
 fn adjust_zero_offset_does_nothing() {
     let before = cat(&[&[2, 4, 5, 0xb4, 4, 2], &ts(1, 2), &[1, 3, 3, 7]]);
     for dir in [Dir::Reply, Dir::Original] {
