@@ -15,7 +15,8 @@
 # (first line the status, then the output), N = 0, 1, 2 … in order; both written under a
 # temporary name and renamed. Commands:
 #   target TARGET [servers]  rules for RSYNPROXY, SYNPROXY, none-cookies or none-nocookies
-#                            (no rules at all in r; the backend's tcp_syncookies 1 or 0),
+#                            (no rules at all in r; the backend's tcp_syncookies 1 or 0;
+#                            the backend keeps no TCP metrics of its peers),
 #                            conntrack flushed; with "servers" the backend's servers are
 #                            restarted (a flooded listener's queue is emptied)
 #   snap                     one line of counters (see snap below)
@@ -97,7 +98,11 @@ target() {
 	none-nocookies) cookies=0 ;;
 	*) echo "unknown target $1"; return 1 ;;
 	esac
-	ip netns exec s sysctl -qw net.ipv4.tcp_syncookies=$cookies || return 1
+	# The prober (one source address) stands for many clients the backend has never seen:
+	# without cached metrics, as Linux admits a peer whose RTT it remembers past the limit
+	# that keeps unknown ones out of a SYN queue three-quarters full (syncookies off).
+	ip netns exec s sysctl -qw net.ipv4.tcp_syncookies=$cookies net.ipv4.tcp_no_metrics_save=1 || return 1
+	ip -n s tcp_metrics flush all 2>/dev/null || true
 	if [ "${2:-}" = servers ]; then servers || return 1; fi
 	snap
 }
