@@ -4,7 +4,7 @@
 # the driver's requests until told to quit.
 #
 #   host tap0 10.0.1.99 (namespace rsbench) ═══ virtio eth0, renamed veth0: 10.0.1.1  r (proxy)
-#   r veth1 10.0.2.1 ─── veth0 10.0.2.99  s (backend: accept-and-close :8090, iperf3 -s :5201)
+#   r veth1 10.0.2.1 ─── veth0 10.0.2.99  s (backend: accept-and-hold :8090, iperf3 -s :5201)
 #
 # The NIC is renamed veth0 in r so that the recipe of tests/guest/topo.sh (`-i veth0`)
 # applies unchanged. Spoofed sources (10.3.0.0/16) are routed back to the host, which drops
@@ -68,17 +68,22 @@ servers() {
 	for p in "${SRV[@]}"; do stop "$p"; done
 	SRV=()
 	rm -f $W/listen.out $W/iperf.out
-	# Accept and close, with a listen queue of 1024 (xfer.py listen has 64): an application
-	# that the flood keeps off the CPU for a while does not make the backend refuse.
+	# Accept and hold each connection for 10 s (at most 500), with a listen queue of 1024
+	# (xfer.py listen has 64): an application that the flood keeps off the CPU for a while
+	# does not make the backend refuse. Not closed at once: the client's first byte would
+	# then be answered by a RST, not acknowledged, whenever it comes after the close.
 	ip netns exec s python3 -c '
-import socket
+import collections, socket, time
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("10.0.2.99", 8090))
 ls.listen(1024)
 print("listening", flush=True)
+held = collections.deque()
 while True:
-    ls.accept()[0].close()' >$W/listen.out 2>&1 &
+    held.append((time.monotonic(), ls.accept()[0]))
+    while len(held) > 500 or time.monotonic() - held[0][0] > 10:
+        held.popleft()[1].close()' >$W/listen.out 2>&1 &
 	SRV+=($!)
 	ip netns exec s iperf3 -s -B 10.0.2.99 -p 5201 --forceflush >$W/iperf.out 2>&1 &
 	SRV+=($!)
