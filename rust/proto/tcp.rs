@@ -259,28 +259,9 @@ pub enum Dir {
     Reply,
 }
 
-/// Shifts the timestamp option(s) in an option area by `tsoff`: a reply's TSval is lowered
-/// (the client sees our clock), an original packet's TSecr raised (the server sees its own).
-/// Calls `changed(at, old, new)` for each rewritten word, `at` being its offset in `opts`.
-/// The host tests' view of the walk; the module calls [`shift_timestamp`] itself, fixing the
-/// checksum after each word.
-#[cfg(test)]
-pub fn adjust_timestamps(
-    opts: &mut [u8],
-    dir: Dir,
-    tsoff: u32,
-    mut changed: impl FnMut(usize, u32, u32),
-) {
-    if tsoff == 0 {
-        return;
-    }
-    let mut i = 0;
-    while let Some((at, old, new)) = shift_timestamp(opts, &mut i, dir, tsoff) {
-        changed(at, old, new);
-    }
-}
-
-/// One step of [`adjust_timestamps`]: walks on from `*i` to the next timestamp option,
+/// Shifts the timestamp option(s) of an option area by `tsoff`, one per call: a reply's TSval
+/// is lowered (the client sees our clock), an original packet's TSecr raised (the server sees
+/// its own). Walks on from `*i` (0 at the start) to the next timestamp option,
 /// shifts it, and returns `(at, old, new)` for the rewritten word; `None` when there is none
 /// left. The walk reads only kinds and lengths, which the rewrite leaves alone, so rewriting
 /// as we go sees the same options as the kernel's loop does (every timestamp option of

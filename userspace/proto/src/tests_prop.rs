@@ -1,9 +1,10 @@
 //! Property tests: the option walkers against line-by-line transcriptions of the C loops in
 //! nf_synproxy_core.c, on arbitrary and on option-shaped byte strings.
 
+use crate::adjust_timestamps;
 use crate::c_reference::c_parse;
 use crate::info::{OPT_ECN, OPT_MSS, OPT_TIMESTAMP, OPT_WSCALE};
-use crate::tcp::{self, adjust_timestamps, Dir, Header, Options, HDR_LEN};
+use crate::tcp::{self, Dir, Header, Options, HDR_LEN};
 use crate::wire;
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -2,6 +2,7 @@
 //! `synproxy_build_options`), header building and timestamp rewriting
 //! (`synproxy_tstamp_adjust`).
 
+use crate::adjust_timestamps;
 use crate::info::{OPT_ECN, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE};
 use crate::tcp::*;
 use std::vec;

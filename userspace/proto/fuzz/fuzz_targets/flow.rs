@@ -41,6 +41,7 @@ mod common;
 
 use common::{check_field, csum_replace4, ones_sum, sum16, written, Input};
 use libfuzzer_sys::fuzz_target;
+use rsynproxy_proto::adjust_timestamps;
 use rsynproxy_proto::cookie;
 use rsynproxy_proto::flow::{
     classify, client_isn, established, rst_offset, seq_offset, server_syn, syn_ack, Reply, Segment,
@@ -51,8 +52,7 @@ use rsynproxy_proto::info::{
 };
 use rsynproxy_proto::mismatch::{with_window, Kind, Mismatch, Scale, Told};
 use rsynproxy_proto::tcp::{
-    self, adjust_timestamps, Dir, Header, Options, ACK, CWR, ECE, FIN, HDR_LEN, MAX_BUILT_LEN, RST,
-    SYN,
+    self, Dir, Header, Options, ACK, CWR, ECE, FIN, HDR_LEN, MAX_BUILT_LEN, RST, SYN,
 };
 use rsynproxy_proto::wire;
 
@@ -369,9 +369,12 @@ fuzz_target!(|data: &[u8]| {
         // (checkentry refuses a window scale above 14, which the stash clamps)
         assert_eq!(Told::unstash(told.stash()), Some(told));
     }
-    if !forged && ack_ts == (r.options.options & OPT_TIMESTAMP != 0) && c.options & OPT_MSS != 0
-    {
-        assert_eq!(told, Told::from_options(&r.options), "told is what the SYN-ACK said");
+    if !forged && ack_ts == (r.options.options & OPT_TIMESTAMP != 0) && c.options & OPT_MSS != 0 {
+        assert_eq!(
+            told,
+            Told::from_options(&r.options),
+            "told is what the SYN-ACK said"
+        );
     }
     let backend = Told::from_options(&bo);
     let m = Mismatch::find(told, backend);

@@ -20,7 +20,8 @@ mod common;
 
 use common::{c_timestamps, check_field, csum_replace4, ones_sum, Input};
 use libfuzzer_sys::fuzz_target;
-use rsynproxy_proto::tcp::{self, adjust_timestamps, Dir, HDR_LEN, MAX_OPT_LEN};
+use rsynproxy_proto::adjust_timestamps;
+use rsynproxy_proto::tcp::{self, Dir, HDR_LEN, MAX_OPT_LEN};
 use rsynproxy_proto::wire;
 
 fn word(b: &[u8], at: usize) -> u32 {
