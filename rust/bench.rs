@@ -460,6 +460,29 @@ impl Clock {
 
 /// Calls `call` on each packet, timed in sub-batches with BHs off and under RCU, as the stack
 /// runs targets and hooks. Returns the total ns and how many got verdict `want`; packets the
+/// Times `call(j)` for `j` in `0..n`, in sub-batches of [`SUB`] with BHs disabled and
+/// `rcu_read_lock` held, as the stack calls targets and hooks; the work the calls leave to
+/// softirqs runs between sub-batches, outside the timing.
+fn batches(n: usize, mut call: impl FnMut(usize)) -> Result<Clock> {
+    let mut clock = Clock::new(n)?;
+    let mut i = 0;
+    while i < n {
+        let end = (i + SUB).min(n);
+        // SAFETY: process context, paired with leave below.
+        unsafe { sys::rsynproxy_bench_enter() };
+        let t0 = now();
+        for j in i..end {
+            call(j);
+        }
+        let t1 = now();
+        // SAFETY: paired with enter above.
+        unsafe { sys::rsynproxy_bench_leave() };
+        clock.add(t1.saturating_sub(t0), end - i)?;
+        i = end;
+    }
+    Ok(clock)
+}
+
 /// callee did not take are freed after the timing.
 fn timed(
     pkts: KVec<Option<Pkt>>,
@@ -471,24 +494,11 @@ fn timed(
     for _ in 0..n {
         verdicts.push(0u32, GFP_KERNEL)?;
     }
-    let mut clock = Clock::new(n)?;
-    let mut i = 0;
-    while i < n {
-        let end = (i + SUB).min(n);
-        // SAFETY: process context, paired with leave below.
-        unsafe { sys::rsynproxy_bench_enter() };
-        let t0 = now();
-        for j in i..end {
-            if let Some(p) = &pkts[j] {
-                verdicts[j] = call(p.as_ptr());
-            }
+    let clock = batches(n, |j| {
+        if let Some(p) = &pkts[j] {
+            verdicts[j] = call(p.as_ptr());
         }
-        let t1 = now();
-        // SAFETY: paired with enter above.
-        unsafe { sys::rsynproxy_bench_leave() };
-        clock.add(t1.saturating_sub(t0), end - i)?;
-        i = end;
-    }
+    })?;
     let mut ok = 0;
     for (p, v) in pkts.into_iter().zip(verdicts.iter()) {
         if *v == want {
@@ -1020,41 +1030,27 @@ fn floor(net: &Net, syn: &Pkt, v6: bool, n: usize) -> Result<Clock> {
     hdr[t + 14] = 0;
     hdr[t + 15] = 0;
     let len = hdr.len();
-    let mut clock = Clock::new(n)?;
-    let mut i = 0;
-    while i < n {
-        let end = (i + SUB).min(n);
-        // SAFETY: process context, paired with leave below.
-        unsafe { sys::rsynproxy_bench_enter() };
-        let t0 = now();
-        for j in i..end {
-            // SAFETY: a new skb with room for `len` bytes, ours until rsynproxy_send*, which
-            // takes it (and frees it on error); `syn` is live for its route.
-            unsafe {
-                let skb = sys::rsynproxy_alloc_reply(len as u32);
-                if skb.is_null() {
-                    continue;
-                }
-                let p = sys::skb_put(skb, len as u32).cast::<u8>();
-                core::ptr::copy_nonoverlapping(hdr.as_ptr(), p, len);
-                core::ptr::copy_nonoverlapping((j as u32).to_be_bytes().as_ptr(), p.add(t + 4), 4);
-                sys::rsynproxy_set_headers(skb, iplen as u32);
-                sys::rsynproxy_bench_csum_tx(skb);
-                sys::rsynproxy_ct_untracked(skb);
-                if v6 {
-                    sys::rsynproxy_send6(net.as_ptr(), syn.as_ptr(), skb);
-                } else {
-                    sys::rsynproxy_send4(net.as_ptr(), syn.as_ptr(), skb);
-                }
+    batches(n, |j| {
+        // SAFETY: a new skb with room for `len` bytes, ours until rsynproxy_send*, which
+        // takes it (and frees it on error); `syn` is live for its route.
+        unsafe {
+            let skb = sys::rsynproxy_alloc_reply(len as u32);
+            if skb.is_null() {
+                return;
+            }
+            let p = sys::skb_put(skb, len as u32).cast::<u8>();
+            core::ptr::copy_nonoverlapping(hdr.as_ptr(), p, len);
+            core::ptr::copy_nonoverlapping((j as u32).to_be_bytes().as_ptr(), p.add(t + 4), 4);
+            sys::rsynproxy_set_headers(skb, iplen as u32);
+            sys::rsynproxy_bench_csum_tx(skb);
+            sys::rsynproxy_ct_untracked(skb);
+            if v6 {
+                sys::rsynproxy_send6(net.as_ptr(), syn.as_ptr(), skb);
+            } else {
+                sys::rsynproxy_send4(net.as_ptr(), syn.as_ptr(), skb);
             }
         }
-        let t1 = now();
-        // SAFETY: paired with enter above.
-        unsafe { sys::rsynproxy_bench_leave() };
-        clock.add(t1.saturating_sub(t0), end - i)?;
-        i = end;
-    }
-    Ok(clock)
+    })
 }
 
 /// Runs one command; its lines go to `ctl.out`.

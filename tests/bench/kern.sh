@@ -122,26 +122,24 @@ done
 echo "# kern.sh: N=$N per run, $REPS repetitions, $(nproc) CPU(s), kernel $(uname -r)"
 # A warm-up round first, not counted: the first runs after boot grow the slab caches and the
 # conntrack table for everyone after them.
-for tg in synproxy rsynproxy floor; do
-	case $tg in
+# run_one TARGET PREFIX: one run of TARGET (rsynproxy, synproxy, floor) with only its rules
+# in r and an empty conntrack table (no run pays for another's entries); its lines prefixed.
+run_one() {
+	case $1 in
 	rsynproxy) rules RSYNPROXY ;;
 	synproxy) rules SYNPROXY ;;
 	floor) rules DROP ;;
 	esac
 	inns r conntrack -F >/dev/null 2>&1 || true
-	ctl "run $tg $N" | grep -E '^# .*(failed|captured|translated)' | sed 's/^/0 /' >>$OUT/lines
+	ctl "run $1 $N" | sed "s/^/$2 /"
+}
+for tg in synproxy rsynproxy floor; do
+	run_one $tg 0 | grep -E '^0 # .*(failed|captured|translated)' >>$OUT/lines
 done
 for rep in $(seq "$REPS"); do
 	if [ $((rep % 2)) = 1 ]; then order="rsynproxy synproxy floor"; else order="floor synproxy rsynproxy"; fi
 	for tg in $order; do
-		case $tg in
-		rsynproxy) rules RSYNPROXY ;;
-		synproxy) rules SYNPROXY ;;
-		floor) rules DROP ;;
-		esac
-		# Each run starts from an empty table (no run pays for another's entries).
-		inns r conntrack -F >/dev/null 2>&1 || true
-		ctl "run $tg $N" | sed "s/^/$rep /" >>$OUT/lines
+		run_one $tg "$rep" >>$OUT/lines
 	done
 done
 ctl disarm >/dev/null
