@@ -186,20 +186,34 @@ def windows(args):
     # Both captures list the same segments in the same order, but either may have lost some
     # (tcpdump under TCG): match each client segment with the next backend one of the same
     # acknowledgment, shifted sequence number and shifted TSval.
+    # Segments alike in all but the window (window updates: same sequence number,
+    # acknowledgment and TSval) may cross each other on the proxy's CPUs: among those, the
+    # one whose translated window the client got is its match.
+    def want_of(b):
+        return b.win if args.identity else translate(b.win, args.bws, args.aws)
+
     matched = changed = 0
     bad = []
     believed = offered = 0
     j = 0
+    used = set()
     for s in cli[1:]:
-        b = None
-        for k in range(j, min(j + 200, len(bak))):
-            if bak[k].ack == s.ack and diff(s, bak[k]) == shift:
-                b, j = bak[k], k + 1
-                break
-        if b is None:
+        cands = [k for k in range(j, min(j + 200, len(bak)))
+                 if k not in used and bak[k].ack == s.ack and diff(s, bak[k]) == shift]
+        if not cands:
             continue
+        first_k = cands[0]
+        alike = [k for k in cands[:8]
+                 if bak[k].seq == bak[first_k].seq and bak[k].tsval == bak[first_k].tsval]
+        k = next((k for k in alike if want_of(bak[k]) == s.win), first_k)
+        used.add(k)
+        # Backend segments before the first candidate are ones the client capture lost.
+        j = first_k + 1 if k == first_k else first_k
+        while j in used:
+            j += 1
+        b = bak[k]
         matched += 1
-        want = b.win if args.identity else translate(b.win, args.bws, args.aws)
+        want = want_of(b)
         if s.win != b.win:
             changed += 1
         if s.win != want and len(bad) < 5:
