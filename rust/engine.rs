@@ -36,7 +36,7 @@ impl Tcp {
     /// Reads the header and options at `thoff`; `None` for a truncated packet or doff < 5.
     pub(crate) fn read(skb: &Skb, thoff: usize) -> Option<Tcp> {
         let mut buf = [0u8; HDR_LEN];
-        let b: &[u8; HDR_LEN] = skb.peek(thoff, &mut buf)?.try_into().ok()?;
+        let b = skb.peek_array(thoff, &mut buf)?;
         let (raw, h) = (Aligned(*b), Header::read(b));
         let optlen = h.options_len()?;
         let mut buf = [0u8; MAX_OPT_LEN];
@@ -47,9 +47,13 @@ impl Tcp {
 
 /// The fixed TCP header at `thoff`, read in place where it is linear; `None` if truncated.
 pub(crate) fn read_header(skb: &Skb, thoff: usize) -> Option<Header> {
-    let mut buf = [0u8; HDR_LEN];
-    let b: &[u8; HDR_LEN] = skb.peek(thoff, &mut buf)?.try_into().ok()?;
-    Some(Header::read(b))
+    Some(Header::read(skb.peek_array(thoff, &mut [0u8; HDR_LEN])?))
+}
+
+/// The IP header and the whole TCP header of a packet the proxy answers or follows (the
+/// target's, the handshake's in the hook); `None` if truncated.
+fn read_full(skb: &Skb, ipv6: bool, thoff: usize) -> Option<(Ip, Tcp)> {
+    Some((Ip::read(skb, ipv6)?, Tcp::read(skb, thoff)?))
 }
 
 /// Milliseconds of the monotonic clock, as `tcp_clock_ms()`.
@@ -82,7 +86,7 @@ pub(crate) fn target(
     if !skb.tcp_checksum_ok(ipv6, hook, thoff) {
         return DROP;
     }
-    let (Some(ip), Some(t)) = (Ip::read(skb, ipv6), Tcp::read(skb, thoff)) else {
+    let Some((ip, t)) = read_full(skb, ipv6, thoff) else {
         return DROP;
     };
     match flow::classify(&t.h) {
@@ -230,7 +234,7 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
     }
     match state {
         sys::tcp_conntrack_TCP_CONNTRACK_SYN_SENT => {
-            let (Some(ip), Some(t)) = (Ip::read(skb, ipv6), Tcp::read(skb, thoff)) else {
+            let Some((ip, t)) = read_full(skb, ipv6, thoff) else {
                 return DROP;
             };
             if t.h.has(ACK, SYN) && !reply {
@@ -254,7 +258,7 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
             ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
         }
         sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV if h.has(SYN | ACK, 0) => {
-            let (Some(ip), Some(t)) = (Ip::read(skb, ipv6), Tcp::read(skb, thoff)) else {
+            let Some((ip, t)) = read_full(skb, ipv6, thoff) else {
                 return DROP;
             };
             return backend_synack(st, net, skb, &ip, &t, tcp_ct, ctinfo, sp);

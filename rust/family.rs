@@ -30,13 +30,9 @@ impl Ip {
     /// Copies the fixed IP header at the start of `skb`.
     pub(crate) fn read(skb: &Skb, ipv6: bool) -> Option<Ip> {
         if ipv6 {
-            let mut buf = [0u8; IPV6_LEN];
-            let b: &[u8; IPV6_LEN] = skb.peek(0, &mut buf)?.try_into().ok()?;
-            Some(Ip::V6(Aligned(*b)))
+            Some(Ip::V6(Aligned(*skb.peek_array(0, &mut [0u8; IPV6_LEN])?)))
         } else {
-            let mut buf = [0u8; IPV4_LEN];
-            let b: &[u8; IPV4_LEN] = skb.peek(0, &mut buf)?.try_into().ok()?;
-            Some(Ip::V4(Aligned(*b)))
+            Some(Ip::V4(Aligned(*skb.peek_array(0, &mut [0u8; IPV4_LEN])?)))
         }
     }
 
@@ -44,8 +40,8 @@ impl Ip {
     /// header in place (the hook's way: no copy of the header).
     pub(crate) fn v4_tcp_offset_of(skb: &Skb) -> Option<usize> {
         let mut buf = [0u8; IPV4_LEN];
-        let h = skb.peek(0, &mut buf)?;
-        (h.get(9) == Some(&(sys::IPPROTO_TCP as u8))).then(|| usize::from(h[0] & 0xf) * 4)
+        let h = skb.peek_array(0, &mut buf)?;
+        (h[9] == sys::IPPROTO_TCP as u8).then(|| usize::from(h[0] & 0xf) * 4)
     }
 
     pub(crate) fn is_v6(&self) -> bool {

@@ -105,6 +105,15 @@ impl Skb {
         self.copy(offset, buf).then_some(&*buf)
     }
 
+    /// [`Skb::peek`] of a fixed-size header: the `N` bytes at `offset`.
+    pub(crate) fn peek_array<'a, const N: usize>(
+        &'a self,
+        offset: usize,
+        buf: &'a mut [u8; N],
+    ) -> Option<&'a [u8; N]> {
+        self.peek(offset, buf)?.try_into().ok()
+    }
+
     /// Makes the first `len` bytes linear and writable, then lets `f` change them through a
     /// [`Writable`]; `None` if that failed (no memory, or the packet is shorter).
     ///

@@ -136,10 +136,16 @@ test_prerouting_only() { # FAMILY
 	# RSYNPROXY's rules are in place: what doctor says about them.
 	local out rc=0 codes fix
 	out=$("$RSP" doctor --netns r --json) || rc=$?
-	codes=$(python3 -c 'import json,sys; print(" ".join(f["code"] for f in json.load(sys.stdin)["findings"]))' <<<"$out")
+	# The codes on the first line, the first finding's fix on the second (one process).
+	{
+		read -r codes
+		read -r fix
+	} < <(python3 -c 'import json, sys
+f = json.load(sys.stdin)["findings"]
+print(" ".join(x["code"] for x in f))
+print(f[0]["fix"] if f else "")' <<<"$out")
 	expect_eq "doctor's findings" "$codes" "dnat-prerouting-only"
 	expect_eq "doctor's exit status" "$rc" 4
-	fix=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["findings"][0]["fix"])' <<<"$out")
 	echo "doctor's fix: $fix"
 	inns r sh -c "$fix" || fail "the printed fix failed: $fix"
 	out=$("$RSP" doctor --netns r --json) || fail "doctor still finds something after the fix: $out"
