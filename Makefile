@@ -132,7 +132,7 @@ soak: test-module plugin
 # bench build of the module (BENCH=1: rust/bench.rs, never in `make`, DKMS or the packages),
 # kept as build/bench/rsynproxy.ko. Never part of check; timing decides nothing.
 BENCH_KDIR := $(B)/bench-kernel
-.PHONY: kernel-bench bench-module
+.PHONY: kernel-bench bench-module bench-profile
 
 kernel-bench: deps
 	@KERNEL_VARIANT=bench scripts/build-kernel
@@ -146,6 +146,13 @@ bench-module: kernel-bench
 
 bench: bench-module plugin
 	@tests/bench/run
+
+# Where the time goes (item 6 of the performance work): tests/bench/kern.sh under perf in the
+# bench guest, hottest symbols of each target's run (BENCH_N packets per path, default 3000).
+bench-profile: bench-module plugin
+	@RSYNPROXY_KERNEL=$(BENCH_KDIR)/arch/x86/boot/bzImage tests/vm-run --no-debug --smp 1 --timeout 1200 \
+		--append "rsynproxy.ko=build/bench/rsynproxy.ko rsynproxy.modroot=build/bench-modroot" \
+		-- env BENCH_PERF=1 BENCH_N=$${BENCH_N:-3000} bash tests/bench/kern.sh
 
 vm-shell: test-module plugin
 	@tests/vm-run -- bash -i

@@ -827,7 +827,7 @@ fn run_family(
             lines.push(("established", clk, ok), GFP_KERNEL)?;
             if which == Which::R {
                 *step = "parts";
-                parts(out, &e, v6, thoff, n)?;
+                parts(out, net, &e, v6, thoff, n)?;
             }
         }
     }
@@ -898,7 +898,7 @@ fn time_n(n: usize, mut f: impl FnMut()) -> u64 {
 
 /// Where RSYNPROXY's hook spends an established packet's time: the steps of `engine::hook`
 /// one at a time, `n` times each on one private copy of `est` (a `# parts` line).
-fn parts(out: &mut Out, est: &Pkt, v6: bool, thoff: usize, n: usize) -> Result {
+fn parts(out: &mut Out, net: &Net, est: &Pkt, v6: bool, thoff: usize, n: usize) -> Result {
     use crate::engine::{adjust_timestamps, read_header, Tcp};
     use crate::family::Ip;
     use crate::glue::conntrack::Conn;
@@ -910,14 +910,7 @@ fn parts(out: &mut Out, est: &Pkt, v6: bool, thoff: usize, n: usize) -> Result {
     unsafe {
         crate::glue::skb::handle(p.as_ptr(), |skb| {
             ns[0] = time_n(n, || {
-                black_box(Conn::hooked(skb).is_some());
-            });
-            ns[1] = time_n(n, || {
-                black_box(if v6 {
-                    skb.ipv6_tcp_offset()
-                } else {
-                    Ip::v4_tcp_offset_of(skb)
-                });
+                black_box(Conn::hooked(skb, v6).is_some());
             });
             ns[2] = time_n(n, || {
                 black_box(read_header(skb, thoff));
@@ -934,32 +927,35 @@ fn parts(out: &mut Out, est: &Pkt, v6: bool, thoff: usize, n: usize) -> Result {
             crate::glue::skb::Verdict::Accept
         })
     };
-    // What every packet RSYNPROXY sends costs before the skb exists: the TCP checksum in
-    // software over a 40-byte segment (C leaves it to the device: CHECKSUM_PARTIAL) and the
-    // IPv4 header with its checksum (ip_local_out computes that one again).
-    let seg = [0x5au8; 40];
-    let csum = time_n(n, || {
-        black_box(crate::proto::wire::tcp_checksum(
-            black_box(&[10, 0, 2, 99]),
-            black_box(&[10, 0, 1, 99]),
-            black_box(&seg),
-        ));
-    });
-    let iph = time_n(n, || {
-        black_box(crate::proto::wire::ipv4_header(
-            black_box([10, 0, 2, 99]),
-            black_box([10, 0, 1, 99]),
-            64,
-            40,
-        ));
-    });
+    // What every packet RSYNPROXY sends costs before routing: the reply of a SYN-ACK's
+    // size built in place (allocation, IP and TCP headers, pseudo-header checksum), freed.
+    let mut reply = 0;
+    // SAFETY: as above; read only.
+    unsafe {
+        crate::glue::skb::handle(est.as_ptr(), |skb| {
+            if let Some(ip) = Ip::read(skb, v6) {
+                let h = crate::proto::tcp::Header::default();
+                let o = crate::proto::tcp::Options {
+                    options: crate::proto::info::OPT_MSS
+                        | crate::proto::info::OPT_TIMESTAMP
+                        | crate::proto::info::OPT_SACK_PERM
+                        | crate::proto::info::OPT_WSCALE,
+                    ..Default::default()
+                };
+                reply = time_n(n, || {
+                    black_box(ip.reply(net, true, &h, &o));
+                });
+            }
+            crate::glue::skb::Verdict::Accept
+        })
+    };
     let fam = if v6 { 6 } else { 4 };
     writeln!(
         out,
-        "# parts rsynproxy IPv{fam} established, ns/packet: entry+extension+loopback {}, \
-         tcp-offset {}, tcp-header {}, ts-adjust {}; handshake packets only: ip+tcp-read {}; \
-         sending: sw-tcp-csum(40 B) {csum}, ipv4-header {iph}",
-        ns[0], ns[1], ns[2], ns[4], ns[3]
+        "# parts rsynproxy IPv{fam} established, ns/packet: entry+extension+loopback+tcp-offset \
+         {}, tcp-header {}, ts-adjust {}; handshake packets only: ip+tcp-read {}; \
+         sending: reply built (alloc, headers, free) {reply}",
+        ns[0], ns[2], ns[4], ns[3]
     )
     .ok();
     Ok(())
@@ -1031,17 +1027,17 @@ fn floor(net: &Net, syn: &Pkt, v6: bool, n: usize) -> Result<Clock> {
     hdr[t + 15] = 0;
     let len = hdr.len();
     batches(n, |j| {
-        // SAFETY: a new skb with room for `len` bytes, ours until rsynproxy_send*, which
+        // SAFETY: a new skb holding `len` bytes at data, ours until rsynproxy_send*, which
         // takes it (and frees it on error); `syn` is live for its route.
         unsafe {
             let skb = sys::rsynproxy_alloc_reply(len as u32);
             if skb.is_null() {
                 return;
             }
-            let p = sys::skb_put(skb, len as u32).cast::<u8>();
+            let p = (*skb).data;
             core::ptr::copy_nonoverlapping(hdr.as_ptr(), p, len);
             core::ptr::copy_nonoverlapping((j as u32).to_be_bytes().as_ptr(), p.add(t + 4), 4);
-            sys::rsynproxy_set_headers(skb, iplen as u32);
+            sys::rsynproxy_set_headers(skb, iplen as u32, false);
             sys::rsynproxy_bench_csum_tx(skb);
             sys::rsynproxy_ct_untracked(skb);
             if v6 {

@@ -65,11 +65,7 @@ fn now_ms() -> u32 {
 
 /// Sends `r` from `ip`'s source to its destination (or back, `reverse`).
 fn send(net: &Net, skb: &Skb, ip: &Ip, reverse: bool, r: &Reply, ct: Track<'_>) {
-    let mut seg = [0u8; tcp::MAX_BUILT_LEN];
-    let n = tcp::build(&r.header, &r.options, &mut seg);
-    if n != 0 {
-        ip.send(net, skb, reverse, &mut seg[..n], ct);
-    }
+    ip.send(net, skb, reverse, &r.header, &r.options, ct);
 }
 
 /// The xtables target: answers a client SYN with a cookie, turns a client ACK with a valid
@@ -164,7 +160,8 @@ fn backend_syn(
     st.count(Stat::CookieValid);
     let r = flow::server_syn(&t.h, t.opts, mss, isn);
     // The hook takes it while `send` runs (glue::pending); disarmed when this returns.
-    let _armed = told.map(|told| pending::arm(r.header.seq, r.header.ack_seq, told.stash()));
+    let its = (r.options.options & OPT_TIMESTAMP != 0).then_some(r.options.tsecr);
+    let _armed = told.map(|told| pending::arm(r.header.seq, r.header.ack_seq, told.stash(), its));
     send(
         net,
         skb,
@@ -182,28 +179,27 @@ pub(crate) fn check_cookie(ip: &Ip, t: &Tcp, keepalive: bool) -> u16 {
     // one whose seq is ISN + 1 (C passes the keep-alive's own header, off by one).
     let isn = flow::client_isn(&t.h, keepalive);
     let mut th = Aligned(t.raw.0);
-    th.0[4..8].copy_from_slice(&isn.wrapping_add(1).to_be_bytes());
+    tcp::put(&mut th.0, 4, isn.wrapping_add(1).to_be_bytes());
     ip.cookie_check(&th)
 }
 
 /// The hook at LOCAL_IN and POST_ROUTING, just before conntrack confirms: follows entries
 /// made from our template through the backend handshake, then keeps their timestamps
 /// translated.
-pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdict {
+pub(crate) fn hook<'a>(
+    skb: &mut Skb,
+    net: &Net,
+    st: impl Fn() -> &'a NetState,
+    ipv6: bool,
+) -> Verdict {
     // Every packet of every tracked connection in the namespace comes here, most of them on
     // entries that are not ours or long established: the tests are ordered for them, the
-    // header read in place, and the options, the IP header (addresses) and the full
-    // [`Tcp`] read only on the handshake's few packets, as C does.
-    let Some((tcp_ct, ctinfo, sp)) = Conn::hooked(skb) else {
+    // header read in place, and the options, the IP header (addresses), the full [`Tcp`]
+    // and the namespace's state (`st`) only on the handshake's few packets, as C does.
+    let Some((tcp_ct, ctinfo, sp, thoff)) = Conn::hooked(skb, ipv6) else {
         return ACCEPT;
     };
     let ct = tcp_ct.conn();
-    let thoff = if ipv6 {
-        skb.ipv6_tcp_offset()
-    } else {
-        Ip::v4_tcp_offset_of(skb)
-    };
-    let Some(thoff) = thoff else { return ACCEPT };
     let Some(h) = read_header(skb, thoff) else {
         return DROP;
     };
@@ -228,17 +224,26 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
             // with nf_ct_seqadj_init(ct, dir, 0), which does nothing.)
             ct.seqadj_reset();
             sp.set_tsoff(0);
-            st.count(Stat::ConnReopened);
+            st().count(Stat::ConnReopened);
             state = sys::tcp_conntrack_TCP_CONNTRACK_SYN_SENT;
         }
     }
     match state {
+        // Our backend SYN, sent by the target a few calls up this stack: what the target
+        // knew (the TSecr it sent, what the client was told, kept until the backend
+        // answers) comes with it, and the packet is not read again.
+        sys::tcp_conntrack_TCP_CONNTRACK_SYN_SENT
+            if !reply && h.has(SYN, ACK) && sent_by_target(sp, &h) =>
+        {
+            ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
+        }
         sys::tcp_conntrack_TCP_CONNTRACK_SYN_SENT => {
             let Some((ip, t)) = read_full(skb, ipv6, thoff) else {
                 return DROP;
             };
             if t.h.has(ACK, SYN) && !reply {
                 // A client keep-alive while our SYN is in flight: send the SYN again.
+                let st = st();
                 return if client_ack(st, net, skb, &ip, &t, true) {
                     st.count(Stat::CookieRetrans);
                     STOLEN
@@ -250,18 +255,15 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
             if t.opts.options & OPT_TIMESTAMP != 0 {
                 sp.set_its(t.opts.tsecr);
             }
-            // Our backend SYN, sent by the target a few calls up this stack: keep what the
-            // client was told until the backend answers.
-            if let Some(stash) = pending::take(t.h.seq, t.h.ack_seq) {
-                sp.set_tsoff(stash);
-            }
+            // A backend SYN the target did not arm (the keep-alive's resend above arms
+            // none): nothing was stashed for it.
             ct.event(sys::RSYNPROXY_IPCT_SYNPROXY);
         }
         sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV if h.has(SYN | ACK, 0) => {
             let Some((ip, t)) = read_full(skb, ipv6, thoff) else {
                 return DROP;
             };
-            return backend_synack(st, net, skb, &ip, &t, tcp_ct, ctinfo, sp);
+            return backend_synack(st(), net, skb, &ip, &t, tcp_ct, ctinfo, sp);
         }
         _ => {}
     }
@@ -283,6 +285,22 @@ pub(crate) fn hook(skb: &mut Skb, net: &Net, st: &NetState, ipv6: bool) -> Verdi
         }
     }
     adjust_timestamps(skb, thoff, &h, tsoff, reply)
+}
+
+/// Whether backend SYN `h` is the one the target armed the pending slot for: if so, records
+/// in the entry what the hook's SYN_SENT step would have read from it.
+fn sent_by_target(sp: &SynproxyExt, h: &Header) -> bool {
+    let Some(p) = pending::take(h.seq, h.ack_seq) else {
+        return false;
+    };
+    sp.set_isn(h.ack_seq);
+    if let Some(its) = p.its {
+        sp.set_its(its);
+    }
+    if p.stash != 0 {
+        sp.set_tsoff(p.stash);
+    }
+    true
 }
 
 /// Rewrites the window of a backend-to-client segment into the scale the client was told.

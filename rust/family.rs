@@ -6,9 +6,8 @@
 use crate::glue::net::Net;
 use crate::glue::skb::{NewSkb, Skb};
 use crate::glue::syncookie::{self, Aligned};
-use crate::proto::tcp::HDR_LEN;
+use crate::proto::tcp::{self, Header, Options, HDR_LEN};
 use crate::proto::wire::{self, IPV4_LEN, IPV6_LEN};
-use crate::sys;
 
 /// What a packet the proxy builds carries for conntrack in OUTPUT and POSTROUTING.
 pub(crate) enum Track<'a> {
@@ -34,14 +33,6 @@ impl Ip {
         } else {
             Some(Ip::V4(Aligned(*skb.peek_array(0, &mut [0u8; IPV4_LEN])?)))
         }
-    }
-
-    /// Offset of the TCP header in IPv4 packet `skb` if its protocol is TCP, from the
-    /// header in place (the hook's way: no copy of the header).
-    pub(crate) fn v4_tcp_offset_of(skb: &Skb) -> Option<usize> {
-        let mut buf = [0u8; IPV4_LEN];
-        let h = skb.peek_array(0, &mut buf)?;
-        (h[9] == sys::IPPROTO_TCP as u8).then(|| usize::from(h[0] & 0xf) * 4)
     }
 
     pub(crate) fn is_v6(&self) -> bool {
@@ -90,8 +81,56 @@ impl Ip {
         }
     }
 
-    /// The packet carrying TCP segment `seg` (checksum zero, filled in here) from this
-    /// packet's source to its destination, or back (`reverse`).
+    /// The packet carrying segment `h` with options `o` from this packet's source to its
+    /// destination, or back (`reverse`), built in place as C builds it: IPv4 header checksum
+    /// left to `ip_local_out`, TCP checksum to the device (`CHECKSUM_PARTIAL`).
+    pub(crate) fn reply(
+        &self,
+        net: &Net,
+        reverse: bool,
+        h: &Header,
+        o: &Options,
+    ) -> Option<NewSkb> {
+        let tcp_len = HDR_LEN + o.size();
+        let ip_len = match self {
+            Ip::V4(_) => IPV4_LEN,
+            Ip::V6(_) => IPV6_LEN,
+        };
+        let mut skb = NewSkb::alloc(ip_len + tcp_len)?;
+        let (iph, seg) = skb.bytes_mut().split_at_mut(ip_len);
+        if tcp::build(h, o, seg) != tcp_len {
+            return None;
+        }
+        let (src, dst) = if reverse {
+            (self.daddr(), self.saddr())
+        } else {
+            (self.saddr(), self.daddr())
+        };
+        let check = wire::tcp_partial_checksum(src, dst, tcp_len);
+        tcp::put(seg, 16, check.to_be_bytes());
+        match self {
+            Ip::V4(_) => wire::write_ipv4_header(
+                iph.try_into().ok()?,
+                src.try_into().ok()?,
+                dst.try_into().ok()?,
+                net.ip4_ttl(),
+                tcp_len,
+            ),
+            Ip::V6(_) => wire::write_ipv6_header(
+                iph.try_into().ok()?,
+                src.try_into().ok()?,
+                dst.try_into().ok()?,
+                net.ip6_hop_limit(),
+                tcp_len,
+            ),
+        }
+        skb.set_headers(ip_len, true);
+        Some(skb)
+    }
+
+    /// A packet as it arrives from this packet's source (or back, `reverse`) carrying TCP
+    /// segment `seg` (checksum zero): both checksums complete (KUnit).
+    #[cfg(rsynproxy_kunit)]
     pub(crate) fn packet(&self, net: &Net, reverse: bool, seg: &mut [u8]) -> Option<NewSkb> {
         let (src, dst) = if reverse {
             (self.daddr(), self.saddr())
@@ -99,28 +138,48 @@ impl Ip {
             (self.saddr(), self.daddr())
         };
         wire::set_tcp_checksum(src, dst, seg);
-        match self {
+        let mut buf = [0u8; IPV6_LEN];
+        let iph: &[u8] = match self {
             Ip::V4(_) => {
-                let (mut s, mut d) = ([0u8; 4], [0u8; 4]);
-                s.copy_from_slice(src);
-                d.copy_from_slice(dst);
-                NewSkb::build(&wire::ipv4_header(s, d, net.ip4_ttl(), seg.len()), seg)
+                let h = wire::ipv4_header(
+                    src.try_into().ok()?,
+                    dst.try_into().ok()?,
+                    net.ip4_ttl(),
+                    seg.len(),
+                );
+                buf[..IPV4_LEN].copy_from_slice(&h);
+                &buf[..IPV4_LEN]
             }
             Ip::V6(_) => {
-                let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
-                s.copy_from_slice(src);
-                d.copy_from_slice(dst);
-                NewSkb::build(
-                    &wire::ipv6_header(s, d, net.ip6_hop_limit(), seg.len()),
-                    seg,
-                )
+                wire::write_ipv6_header(
+                    &mut buf,
+                    src.try_into().ok()?,
+                    dst.try_into().ok()?,
+                    net.ip6_hop_limit(),
+                    seg.len(),
+                );
+                &buf
             }
-        }
+        };
+        let mut skb = NewSkb::alloc(iph.len() + seg.len())?;
+        let (h, t) = skb.bytes_mut().split_at_mut(iph.len());
+        h.copy_from_slice(iph);
+        t.copy_from_slice(seg);
+        skb.set_headers(iph.len(), false);
+        Some(skb)
     }
 
-    /// Sends what [`Ip::packet`] builds, routed like `orig`, with the conntrack state `ct`.
-    pub(crate) fn send(&self, net: &Net, orig: &Skb, reverse: bool, seg: &mut [u8], ct: Track<'_>) {
-        let Some(skb) = self.packet(net, reverse, seg) else {
+    /// Sends what [`Ip::reply`] builds, routed like `orig`, with the conntrack state `ct`.
+    pub(crate) fn send(
+        &self,
+        net: &Net,
+        orig: &Skb,
+        reverse: bool,
+        h: &Header,
+        o: &Options,
+        ct: Track<'_>,
+    ) {
+        let Some(skb) = self.reply(net, reverse, h, o) else {
             return;
         };
         match ct {

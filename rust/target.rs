@@ -76,10 +76,12 @@ pub(crate) unsafe extern "C" fn nf_hook(
     let state = unsafe { &*state };
     // SAFETY: as above.
     let net = unsafe { Net::from_raw(state.net) };
+    // Looked up only when the hook needs it (handshake packets), not on every packet.
     // SAFETY: our hooks are registered in `net` only while a rule holds the namespace's state
     // (hooks_get registers with the first reference of a family, hooks_put unregisters with
-    // the last, waiting for running hooks, before the state can be dropped).
-    let st = unsafe { pernet::state(net) };
+    // the last, waiting for running hooks, before the state can be dropped), and the
+    // closure runs only during this call.
+    let st = || unsafe { pernet::state(net) };
     let ipv6 = u32::from(state.pf) == sys::NFPROTO_IPV6;
     // SAFETY: netfilter hands us the packet until we return a verdict.
     unsafe { skb::handle(skb, |skb| engine::hook(skb, net, st, ipv6)) }

@@ -73,23 +73,28 @@ impl Conn {
         (!ct.is_null()).then(|| (unsafe { &*ct.cast::<Conn>() }, ctinfo))
     }
 
-    /// What the hook works on (`rsynproxy_hook_entry`): the packet's entry, its `ctinfo`
-    /// and its synproxy extension, when the entry tracks TCP, has the extension and the
-    /// packet did not come back through the loopback device (it was seen on its way out).
-    /// One call for the tests every packet of every connection meets.
-    pub(crate) fn hooked(skb: &Skb) -> Option<(&TcpConn, u32, &SynproxyExt)> {
-        let mut ctinfo = 0;
+    /// What the hook works on (`rsynproxy_hook_entry`): the packet's entry, its `ctinfo`,
+    /// its synproxy extension and the offset of the TCP header, when the entry tracks TCP,
+    /// has the extension, the packet is TCP (not an ICMP error about the entry, not a later
+    /// IPv6 fragment) and did not come back through the loopback device (it was seen on its
+    /// way out). One call for the tests every packet of every connection meets.
+    pub(crate) fn hooked(skb: &Skb, ipv6: bool) -> Option<(&TcpConn, u32, &SynproxyExt, usize)> {
+        let (mut ctinfo, mut thoff) = (0, 0);
         let mut sp = core::ptr::null_mut();
-        // SAFETY: the packet is live; it holds a reference on its entry while it lives; the
+        // SAFETY: the packet is live, at a netfilter hook (its network header set and in
+        // the linear part); it holds a reference on its entry while it lives; the
         // out-parameters are locals.
-        let ct = unsafe { sys::rsynproxy_hook_entry(skb.as_ptr(), &mut ctinfo, &mut sp) };
+        let ct = unsafe {
+            sys::rsynproxy_hook_entry(skb.as_ptr(), ipv6, &mut ctinfo, &mut sp, &mut thoff)
+        };
         if ct.is_null() || sp.is_null() {
             return None;
         }
         // SAFETY: a non-null entry is live for as long as the packet, and the helper checked
         // that its tuple is TCP, so it is a valid TcpConn (transparent over Conn); its
         // extension area lives as long as the entry.
-        Some(unsafe { (&*ct.cast::<TcpConn>(), ctinfo, &*sp.cast::<SynproxyExt>()) })
+        let (ct, sp) = unsafe { (&*ct.cast::<TcpConn>(), &*sp.cast::<SynproxyExt>()) };
+        Some((ct, ctinfo, sp, thoff as usize))
     }
 
     /// Starts translating sequence numbers of direction `ctinfo` by `off`

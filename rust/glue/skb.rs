@@ -151,25 +151,6 @@ impl Skb {
         };
         bad == 0
     }
-
-    /// The offset of the TCP header in an IPv6 packet and whether that is where it is
-    /// (`ipv6_skip_exthdr`: not a later fragment, next header TCP).
-    pub(crate) fn ipv6_tcp_offset(&self) -> Option<usize> {
-        let mut buf = [0u8; 8];
-        let mut nexthdr = *self.peek(0, &mut buf)?.get(6)?;
-        let mut frag_off = 0u16;
-        // SAFETY: the packet is live (type invariant); the out-parameters are locals.
-        let off = unsafe {
-            sys::ipv6_skip_exthdr(
-                self.as_ptr(),
-                crate::proto::wire::IPV6_LEN as i32,
-                &mut nexthdr,
-                &mut frag_off,
-            )
-        };
-        (off >= 0 && u32::from(nexthdr) == sys::IPPROTO_TCP && u16::from_be(frag_off) & !7 == 0)
-            .then_some(off as usize)
-    }
 }
 
 /// The first `len` bytes of a packet, made linear, private and writable.
@@ -213,24 +194,35 @@ impl Writable<'_> {
 ///
 /// # Invariants
 ///
-/// `0` is an skb from [`NewSkb::alloc`] that this value owns exclusively.
+/// `0` is an skb from [`NewSkb::alloc`] that this value owns exclusively: linear, its `len`
+/// bytes from `data` initialised.
 pub(crate) struct NewSkb(NonNull<sys::sk_buff>);
 
 impl NewSkb {
-    /// Allocates a packet of `ip` then `tcp`, with headroom for the link layer (atomic).
-    pub(crate) fn build(ip: &[u8], tcp: &[u8]) -> Option<Self> {
-        let len = u32::try_from(ip.len() + tcp.len()).ok()?;
-        // SAFETY: no preconditions; NULL on failure.
-        let skb = NonNull::new(unsafe { sys::rsynproxy_alloc_reply(len) }).map(NewSkb)?;
-        for part in [ip, tcp] {
-            // SAFETY: the skb is ours and was allocated with room for both parts.
-            let dst = unsafe { sys::skb_put(skb.0.as_ptr(), part.len() as u32) };
-            // SAFETY: skb_put returned `part.len()` writable bytes that nothing else uses.
-            unsafe { core::ptr::copy_nonoverlapping(part.as_ptr(), dst.cast::<u8>(), part.len()) };
-        }
-        // SAFETY: the skb is ours; the network header starts at data, TCP after `ip`.
-        unsafe { sys::rsynproxy_set_headers(skb.0.as_ptr(), ip.len() as u32) };
-        Some(skb)
+    /// Allocates a packet of `len` zero bytes, with headroom for the link layer (atomic).
+    pub(crate) fn alloc(len: usize) -> Option<Self> {
+        let len = u32::try_from(len).ok()?;
+        // SAFETY: no preconditions; NULL on failure, else a linear skb whose `len` bytes from
+        // data are zeroed.
+        NonNull::new(unsafe { sys::rsynproxy_alloc_reply(len) }).map(NewSkb)
+    }
+
+    /// The packet's bytes, from `data`, to be written in place.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        let skb = self.0.as_ptr();
+        // SAFETY: the skb is ours alone (type invariant) and its `len` bytes from data are
+        // linear and initialised; the slice borrows `self` mutably, so nothing else reaches
+        // them (or frees the skb) while it lives.
+        unsafe { core::slice::from_raw_parts_mut((*skb).data, (*skb).len as usize) }
+    }
+
+    /// Sets the network header at `data` and TCP after `nh_len` bytes. `partial`: the TCP
+    /// checksum field holds the pseudo-header sum and the device completes it
+    /// (`CHECKSUM_PARTIAL`, as C's packets); else the checksum is complete.
+    pub(crate) fn set_headers(&mut self, nh_len: usize, partial: bool) {
+        // SAFETY: the skb is ours (type invariant) and holds at least `nh_len` bytes (callers
+        // wrote the headers first).
+        unsafe { sys::rsynproxy_set_headers(self.0.as_ptr(), nh_len as u32, partial) };
     }
 
     /// The packet as a hook would see it (tests).

@@ -65,40 +65,48 @@ bool rsynproxy_ratelimit_mismatch(void)
 	return __ratelimit(&rsynproxy_mismatch_rs);
 }
 
-/* What the target knows of a backend SYN it is sending (what the client was told), for the
- * hook that sees that SYN pass POST_ROUTING before the send returns: keyed by the SYN's seq
- * and ack, so anything else on this CPU never takes it. (rust/proto/mismatch.rs) */
+/* What the target knows of a backend SYN it is sending (what the client was told, the
+ * TSecr it sent: `its`, valid if `has_its`), for the hook that sees that SYN pass
+ * POST_ROUTING before the send returns: keyed by the SYN's seq and ack, so anything else on
+ * this CPU never takes it. (rust/glue/pending.rs) */
 struct rsynproxy_pending {
 	u32 seq;
 	u32 ack;
 	u32 stash;
+	u32 its;
+	bool has_its;
 	bool armed;
 };
 
 static DEFINE_PER_CPU(struct rsynproxy_pending, rsynproxy_pending);
 
-void rsynproxy_pending_set(u32 seq, u32 ack, u32 stash)
+void rsynproxy_pending_set(u32 seq, u32 ack, u32 stash, bool has_its, u32 its)
 {
 	struct rsynproxy_pending *p = get_cpu_ptr(&rsynproxy_pending);
 
 	p->seq = seq;
 	p->ack = ack;
 	p->stash = stash;
+	p->has_its = has_its;
+	p->its = its;
 	p->armed = true;
 	put_cpu_ptr(&rsynproxy_pending);
 }
 
-u32 rsynproxy_pending_take(u32 seq, u32 ack)
+/* Whether this CPU's slot holds the SYN with `seq` and `ack`; if so, takes it. */
+bool rsynproxy_pending_take(u32 seq, u32 ack, u32 *stash, bool *has_its, u32 *its)
 {
 	struct rsynproxy_pending *p = get_cpu_ptr(&rsynproxy_pending);
-	u32 stash = 0;
+	bool found = p->armed && p->seq == seq && p->ack == ack;
 
-	if (p->armed && p->seq == seq && p->ack == ack) {
-		stash = p->stash;
+	if (found) {
+		*stash = p->stash;
+		*has_its = p->has_its;
+		*its = p->its;
 		p->armed = false;
 	}
 	put_cpu_ptr(&rsynproxy_pending);
-	return stash;
+	return found;
 }
 
 void rsynproxy_pending_clear(void)
@@ -116,19 +124,33 @@ void *rsynproxy_seq_start_token(void)
 
 /* --- the data path --------------------------------------------------------------------- */
 
+/* A reply of `len` zeroed bytes at data, with headroom for the link layer (atomic). */
 struct sk_buff *rsynproxy_alloc_reply(unsigned int len)
 {
 	struct sk_buff *skb = alloc_skb(len + MAX_TCP_HEADER, GFP_ATOMIC);
 
-	if (skb)
-		skb_reserve(skb, MAX_TCP_HEADER);
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, MAX_TCP_HEADER);
+	skb_put_zero(skb, len);
 	return skb;
 }
 
-void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len)
+/*
+ * Network header at data, TCP after `nh_len` bytes. `partial`: the TCP checksum field holds
+ * the pseudo-header sum and the device (or skb_checksum_help) completes it, as C's
+ * synproxy_send_tcp leaves it; otherwise the checksum is complete (a packet as it arrives,
+ * for the KUnit tests).
+ */
+void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len, bool partial)
 {
 	skb_reset_network_header(skb);
 	skb_set_transport_header(skb, nh_len);
+	if (partial) {
+		skb->ip_summed = CHECKSUM_PARTIAL;
+		skb->csum_start = skb_transport_header(skb) - skb->head;
+		skb->csum_offset = offsetof(struct tcphdr, check);
+	}
 }
 
 void rsynproxy_free_skb(struct sk_buff *skb)
@@ -151,13 +173,16 @@ struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo
 }
 
 /*
- * The hook's first test in one call, as C's hook makes it with inlines (nf_ct_get,
- * nfct_synproxy, nf_ct_protonum, nf_is_loopback_packet): the packet's entry when it tracks
- * TCP, carries a synproxy extension (*sp) and the packet did not come back through the
- * loopback device; NULL otherwise. Every packet of every connection passes here.
+ * The hook's first tests in one call, as C's hook makes them with inlines (nf_ct_get,
+ * nfct_synproxy, nf_ct_protonum, nf_is_loopback_packet, ip_hdrlen or ipv6_skip_exthdr):
+ * the packet's entry when it tracks TCP, carries a synproxy extension (*sp), the packet did
+ * not come back through the loopback device and its TCP header is at *thoff (IPv4: the
+ * protocol is TCP; IPv6: the header chain ends in TCP, not in a later fragment; an ICMP
+ * error related to the entry is not TCP); NULL otherwise. Every packet of every connection
+ * passes here.
  */
-struct nf_conn *rsynproxy_hook_entry(const struct sk_buff *skb, unsigned int *ctinfo,
-				     struct nf_conn_synproxy **sp)
+struct nf_conn *rsynproxy_hook_entry(const struct sk_buff *skb, bool ipv6, unsigned int *ctinfo,
+				     struct nf_conn_synproxy **sp, unsigned int *thoff)
 {
 	enum ip_conntrack_info info;
 	struct nf_conn *ct = nf_ct_get(skb, &info);
@@ -167,6 +192,19 @@ struct nf_conn *rsynproxy_hook_entry(const struct sk_buff *skb, unsigned int *ct
 	*sp = nfct_synproxy(ct);
 	if (!*sp || nf_ct_protonum(ct) != IPPROTO_TCP || nf_is_loopback_packet(skb))
 		return NULL;
+	if (ipv6) {
+		u8 nexthdr = ipv6_hdr(skb)->nexthdr;
+		__be16 frag_off;
+		int off = ipv6_skip_exthdr(skb, sizeof(struct ipv6hdr), &nexthdr, &frag_off);
+
+		if (off < 0 || nexthdr != IPPROTO_TCP || (ntohs(frag_off) & ~0x7))
+			return NULL;
+		*thoff = off;
+	} else {
+		if (ip_hdr(skb)->protocol != IPPROTO_TCP)
+			return NULL;
+		*thoff = ip_hdrlen(skb);
+	}
 	*ctinfo = info;
 	return ct;
 }
@@ -303,17 +341,29 @@ u8 rsynproxy_ip6_hop_limit(const struct net *net)
 #include <kunit/test.h>
 #include <kunit/test-bug.h>
 
-/* For KUnit: whether a built packet's TCP checksum verifies, computed by the kernel. */
+/* For KUnit: whether a built packet's TCP checksum verifies, computed by the kernel; a
+ * CHECKSUM_PARTIAL one is completed first, as a device without offload would. */
 bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb)
 {
 	unsigned int thoff = skb_transport_offset(skb), len = skb->len - thoff;
-	__wsum sum = skb_checksum(skb, thoff, len, 0);
+	__wsum sum;
 
+	if (skb->ip_summed == CHECKSUM_PARTIAL && skb_checksum_help(skb))
+		return false;
+	sum = skb_checksum(skb, thoff, len, 0);
 	if (ip_hdr(skb)->version == 4)
 		return csum_tcpudp_magic(ip_hdr(skb)->saddr, ip_hdr(skb)->daddr, len,
 					 IPPROTO_TCP, sum) == 0;
 	return csum_ipv6_magic(&ipv6_hdr(skb)->saddr, &ipv6_hdr(skb)->daddr, len,
 			       IPPROTO_TCP, sum) == 0;
+}
+
+/* For KUnit: whether a built packet leaves its TCP checksum to the device. */
+bool rsynproxy_test_csum_partial(const struct sk_buff *skb)
+{
+	return skb->ip_summed == CHECKSUM_PARTIAL &&
+	       skb->csum_start == skb_transport_header(skb) - skb->head &&
+	       skb->csum_offset == offsetof(struct tcphdr, check);
 }
 
 /* For KUnit: nf_ct_tmpl_alloc leaves ct->lock uninitialised (a template is never locked);

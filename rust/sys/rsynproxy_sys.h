@@ -80,18 +80,18 @@ unsigned int rsynproxy_nr_cpu_ids(void);
 void *rsynproxy_seq_start_token(void);
 bool rsynproxy_ratelimit(void);
 bool rsynproxy_ratelimit_mismatch(void);
-void rsynproxy_pending_set(u32 seq, u32 ack, u32 stash);
-u32 rsynproxy_pending_take(u32 seq, u32 ack);
+void rsynproxy_pending_set(u32 seq, u32 ack, u32 stash, bool has_its, u32 its);
+bool rsynproxy_pending_take(u32 seq, u32 ack, u32 *stash, bool *has_its, u32 *its);
 void rsynproxy_pending_clear(void);
 
 /* The data path. */
 struct sk_buff *rsynproxy_alloc_reply(unsigned int len);
-void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len);
+void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len, bool partial);
 void rsynproxy_free_skb(struct sk_buff *skb);
 void rsynproxy_consume_skb(struct sk_buff *skb);
 struct nf_conn *rsynproxy_ct_get(const struct sk_buff *skb, unsigned int *ctinfo);
-struct nf_conn *rsynproxy_hook_entry(const struct sk_buff *skb, unsigned int *ctinfo,
-				     struct nf_conn_synproxy **sp);
+struct nf_conn *rsynproxy_hook_entry(const struct sk_buff *skb, bool ipv6, unsigned int *ctinfo,
+				     struct nf_conn_synproxy **sp, unsigned int *thoff);
 void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int ctinfo);
 void rsynproxy_ct_untracked(struct sk_buff *nskb);
 void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event);
@@ -110,6 +110,7 @@ void rsynproxy_hooks_unlock(void);
 /* KUnit builds only (RSYNPROXY_KUNIT, see Kbuild); declared always so that bindgen's output
  * does not depend on the build. */
 bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb);
+bool rsynproxy_test_csum_partial(const struct sk_buff *skb);
 void rsynproxy_test_ct_lock_init(struct nf_conn *ct);
 void __noreturn rsynproxy_test_fail(void);
 

@@ -119,9 +119,6 @@ for _ in $(seq 50); do
 done
 [ "$status" = "syn4 1 ack4 1 syn6 1 ack6 1" ] || die "templates not captured: $status"
 
-echo "# kern.sh: N=$N per run, $REPS repetitions, $(nproc) CPU(s), kernel $(uname -r)"
-# A warm-up round first, not counted: the first runs after boot grow the slab caches and the
-# conntrack table for everyone after them.
 # run_one TARGET PREFIX: one run of TARGET (rsynproxy, synproxy, floor) with only its rules
 # in r and an empty conntrack table (no run pays for another's entries); its lines prefixed.
 run_one() {
@@ -133,6 +130,29 @@ run_one() {
 	inns r conntrack -F >/dev/null 2>&1 || true
 	ctl "run $1 $N" | sed "s/^/$2 /"
 }
+# BENCH_PERF=1: profile instead of timing (make bench-profile): one run of each target under
+# `perf record`, the hottest symbols of each, for item 6's "where does the time go".
+if [ -n "$BENCH_PERF" ]; then
+	# Warm-up as below; it also lets the kernel's run-once keys (net_get_random_once in
+	# cookie_hash) be patched out before anything is sampled.
+	for tg in synproxy rsynproxy; do
+		run_one $tg 0 >/dev/null
+	done
+	for tg in rsynproxy synproxy; do
+		case $tg in rsynproxy) rules RSYNPROXY ;; synproxy) rules SYNPROXY ;; esac
+		inns r conntrack -F >/dev/null 2>&1 || true
+		perf record -q -g -m 4096 -e cpu-clock -F 2000 -o $OUT/perf.$tg -- \
+			ip netns exec r sh -c "echo 'run $tg $N' > $CTL" 2>$OUT/perf.err ||
+			die "perf record: $(cat $OUT/perf.err)"
+		inns r cat $CTL | sed 's/^/# /'
+		perf script -i $OUT/perf.$tg -F period,ip,sym 2>$OUT/perf.err | python3 "$(dirname "$0")/perf-split" $tg $N
+		grep -i lost $OUT/perf.err | sed 's/^/# /'
+	done
+	exit 0
+fi
+echo "# kern.sh: N=$N per run, $REPS repetitions, $(nproc) CPU(s), kernel $(uname -r)"
+# A warm-up round first, not counted: the first runs after boot grow the slab caches and the
+# conntrack table for everyone after them.
 for tg in synproxy rsynproxy floor; do
 	run_one $tg 0 | grep -E '^0 # .*(failed|captured|translated)' >>$OUT/lines
 done

@@ -20,9 +20,9 @@
       same order, sent to RSYNPROXY, then SYNPROXY, then RSYNPROXY again (each SYN identical:
       same ports, ISN, TSval). Compares the SYN-ACKs byte for byte, IP header on: only the
       TSval's high 26 bits may differ (they are the millisecond clock; the low 6 carry the
-      options), and the TCP checksum, which must be either complete and valid ("full") or
-      the pseudo-header sum left for the device ("partial": CHECKSUM_PARTIAL, as a veth
-      delivers it); each SYN's line shows the three kinds. The cookie depends on
+      options). The TCP checksum is compared as it is and must be either complete and valid
+      ("full") or the pseudo-header sum left for the device ("partial": CHECKSUM_PARTIAL, as
+      a veth delivers it); each SYN's line shows the three kinds. The cookie depends on
       a minute counter: C must equal R1 or R2, and R1 must equal R2 unless a minute boundary
       passed (then C equals one of them). Exit 1 on any other difference.
   wire.py reopen --port P CLIENT.pcap BACKEND.pcap
@@ -355,10 +355,9 @@ def checksum_kind(raw):
 
 
 def masked(raw):
-    """The packet with the checksum and the TSval's high 26 bits zeroed."""
+    """The packet with the TSval's high 26 bits (the clock) zeroed. The checksum stays: both
+    targets leave it to the device, so it is the pseudo-header sum, the same for both."""
     b = bytearray(raw)
-    t = tcp_offset(raw)
-    b[t + 16:t + 18] = b"\0\0"
     o = tsval_offset(raw)
     if o is not None:
         v = struct.unpack("!I", b[o:o + 4])[0] & 0x3F

@@ -693,3 +693,16 @@ fn csum_word_swaps_only_at_odd_offsets() {
     assert_eq!(csum_word(0x1122_3344, 6), 0x1122_3344);
     assert_eq!(csum_word(0x1122_3344, 3), 0x2211_4433);
 }
+
+#[test]
+fn put_writes_only_what_fits() {
+    let mut b = [0u8; 4];
+    crate::tcp::put(&mut b, 2, [1, 2]);
+    assert_eq!(b, [0, 0, 1, 2]);
+    crate::tcp::put(&mut b, 3, [7, 7]);
+    assert_eq!(b, [0, 0, 1, 2]);
+    crate::tcp::put(&mut b, usize::MAX, [7]);
+    assert_eq!(b, [0, 0, 1, 2]);
+    crate::tcp::put(&mut b, 0, [9; 4]);
+    assert_eq!(b, [9; 4]);
+}

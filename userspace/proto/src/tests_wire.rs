@@ -211,3 +211,50 @@ fn set_tcp_checksum_short_segment() {
         reference(&SRC4, &DST4, &[0; 18])
     );
 }
+
+#[test]
+fn write_ipv4_header_leaves_the_checksum_to_the_stack() {
+    let mut h = [0xeeu8; IPV4_LEN];
+    write_ipv4_header(&mut h, &SRC4, &DST4, 64, 40);
+    let mut want = ipv4_header(SRC4, DST4, 64, 40);
+    want[10..12].fill(0);
+    assert_eq!(h, want);
+    let mut h6 = [0xeeu8; IPV6_LEN];
+    write_ipv6_header(&mut h6, &SRC6, &DST6, 64, 40);
+    assert_eq!(h6, ipv6_header(SRC6, DST6, 64, 40));
+}
+
+/// What a device does with a CHECKSUM_PARTIAL segment: the sum of the segment from the TCP
+/// header on (the field holding the partial value), inverted, into the field.
+fn complete(segment: &mut [u8]) {
+    let c = !ones_sum(segment);
+    segment[16..18].copy_from_slice(&c.to_be_bytes());
+}
+
+#[test]
+fn tcp_partial_checksum_completes_to_the_full_one() {
+    for (s, d) in [
+        (&SRC4[..], &DST4[..]),
+        (&SRC6[..], &DST6[..]),
+        (&[0u8; 4][..], &[0u8; 4][..]),
+        (&[0xffu8; 16][..], &[0xffu8; 16][..]),
+    ] {
+        for extra in [&b""[..], b"x", b"even", &[0xff; 33][..]] {
+            let mut seg = syn();
+            seg.extend_from_slice(extra);
+            let full = tcp_checksum(s, d, &seg);
+            let p = tcp_partial_checksum(s, d, seg.len());
+            seg[16..18].copy_from_slice(&p.to_be_bytes());
+            complete(&mut seg);
+            assert_eq!(
+                u16::from_be_bytes([seg[16], seg[17]]),
+                full,
+                "{s:?} {extra:?}"
+            );
+            assert!(verifies(s, d, &seg));
+        }
+    }
+    // Known value: 192.0.2.1 -> 198.51.100.7, 40 bytes: c000 + 0201 + c633 + 6407 + 6 + 40
+    // (computed by hand).
+    assert_eq!(tcp_partial_checksum(&SRC4, &DST4, 40), 0xec6a);
+}
