@@ -46,6 +46,7 @@ impl Tcp {
 }
 
 /// The fixed TCP header at `thoff`, read in place where it is linear; `None` if truncated.
+#[inline]
 pub(crate) fn read_header(skb: &Skb, thoff: usize) -> Option<Header> {
     Some(Header::read(skb.peek_array(thoff, &mut [0u8; HDR_LEN])?))
 }
@@ -394,6 +395,7 @@ fn backend_synack(
 }
 
 /// Shifts the timestamps of an established connection between the backend's clock and ours.
+#[inline]
 pub(crate) fn adjust_timestamps(
     skb: &mut Skb,
     thoff: usize,

@@ -78,6 +78,7 @@ impl Conn {
     /// has the extension, the packet is TCP (not an ICMP error about the entry, not a later
     /// IPv6 fragment) and did not come back through the loopback device (it was seen on its
     /// way out). One call for the tests every packet of every connection meets.
+    #[inline]
     pub(crate) fn hooked(skb: &Skb, ipv6: bool) -> Option<(&TcpConn, u32, &SynproxyExt, usize)> {
         let (mut ctinfo, mut thoff) = (0, 0);
         let mut sp = core::ptr::null_mut();

@@ -88,6 +88,7 @@ impl Skb {
 
     /// The `buf.len()` bytes at `offset` from `data`, in place when they are in the linear
     /// part, else copied into `buf` (`skb_header_pointer`); `None` if the packet is shorter.
+    #[inline]
     pub(crate) fn peek<'a>(&'a self, offset: usize, buf: &'a mut [u8]) -> Option<&'a [u8]> {
         let end = offset.checked_add(buf.len())?;
         // SAFETY: the packet is live (type invariant); len and data_len are plain fields
@@ -106,6 +107,7 @@ impl Skb {
     }
 
     /// [`Skb::peek`] of a fixed-size header: the `N` bytes at `offset`.
+    #[inline]
     pub(crate) fn peek_array<'a, const N: usize>(
         &'a self,
         offset: usize,
@@ -119,6 +121,7 @@ impl Skb {
     ///
     /// Takes `&mut self`: nothing else can reach the packet (and reallocate its head) while
     /// `f` holds the region.
+    #[inline]
     pub(crate) fn with_writable<R>(
         &mut self,
         len: usize,
@@ -175,6 +178,7 @@ impl Writable<'_> {
     /// Updates the 16-bit checksum at `check_off` (from data) after a 32-bit word of what it
     /// covers changed from `old` to `new`, as `inet_proto_csum_replace4` does (it also keeps
     /// CHECKSUM_COMPLETE right). False, changing nothing, if the field is not in the region.
+    #[inline]
     pub(crate) fn csum_replace4(&mut self, check_off: usize, old: u32, new: u32) -> bool {
         match check_off.checked_add(2) {
             Some(end) if end <= self.len => {}
