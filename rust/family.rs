@@ -92,22 +92,66 @@ impl Ip {
         o: &Options,
     ) -> Option<NewSkb> {
         let tcp_len = HDR_LEN + o.size();
-        let ip_len = match self {
-            Ip::V4(_) => IPV4_LEN,
-            Ip::V6(_) => IPV6_LEN,
-        };
-        let mut skb = NewSkb::alloc(ip_len + tcp_len)?;
-        let (iph, seg) = skb.bytes_mut().split_at_mut(ip_len);
+        let (src, dst) = self.ends(reverse);
+        let mut skb = NewSkb::alloc(self.header_len() + tcp_len)?;
+        let (iph, seg) = skb.bytes_mut().split_at_mut(self.header_len());
         if tcp::build(h, o, seg) != tcp_len {
             return None;
         }
-        let (src, dst) = if reverse {
+        tcp::put(
+            seg,
+            16,
+            wire::tcp_partial_checksum(src, dst, tcp_len).to_be_bytes(),
+        );
+        self.write_header(net, iph, src, dst, tcp_len)?;
+        skb.set_headers(self.header_len(), true);
+        Some(skb)
+    }
+
+    /// A packet as it arrives from this packet's source (or back, `reverse`) carrying TCP
+    /// segment `seg` (checksum zero): both checksums complete (KUnit).
+    #[cfg(rsynproxy_kunit)]
+    pub(crate) fn packet(&self, net: &Net, reverse: bool, seg: &[u8]) -> Option<NewSkb> {
+        let (src, dst) = self.ends(reverse);
+        let mut skb = NewSkb::alloc(self.header_len() + seg.len())?;
+        let (iph, tcp) = skb.bytes_mut().split_at_mut(self.header_len());
+        self.write_header(net, iph, src, dst, seg.len())?;
+        if let Ok(h) = iph.try_into() {
+            wire::set_ipv4_checksum(h);
+        }
+        tcp.copy_from_slice(seg);
+        wire::set_tcp_checksum(src, dst, tcp);
+        skb.set_headers(self.header_len(), false);
+        Some(skb)
+    }
+
+    /// Length of this family's IP header as the proxy writes it.
+    fn header_len(&self) -> usize {
+        match self {
+            Ip::V4(_) => IPV4_LEN,
+            Ip::V6(_) => IPV6_LEN,
+        }
+    }
+
+    /// This packet's source and destination addresses, or the other way round (`reverse`).
+    fn ends(&self, reverse: bool) -> (&[u8], &[u8]) {
+        if reverse {
             (self.daddr(), self.saddr())
         } else {
             (self.saddr(), self.daddr())
-        };
-        let check = wire::tcp_partial_checksum(src, dst, tcp_len);
-        tcp::put(seg, 16, check.to_be_bytes());
+        }
+    }
+
+    /// Writes into `iph` (exactly [`Ip::header_len`] bytes) the IP header of a TCP segment of
+    /// `tcp_len` bytes from `src` to `dst`, checksum zero; `None` if a length does not fit.
+    fn write_header(
+        &self,
+        net: &Net,
+        iph: &mut [u8],
+        src: &[u8],
+        dst: &[u8],
+        tcp_len: usize,
+    ) -> Option<()> {
         match self {
             Ip::V4(_) => wire::write_ipv4_header(
                 iph.try_into().ok()?,
@@ -124,49 +168,7 @@ impl Ip {
                 tcp_len,
             ),
         }
-        skb.set_headers(ip_len, true);
-        Some(skb)
-    }
-
-    /// A packet as it arrives from this packet's source (or back, `reverse`) carrying TCP
-    /// segment `seg` (checksum zero): both checksums complete (KUnit).
-    #[cfg(rsynproxy_kunit)]
-    pub(crate) fn packet(&self, net: &Net, reverse: bool, seg: &mut [u8]) -> Option<NewSkb> {
-        let (src, dst) = if reverse {
-            (self.daddr(), self.saddr())
-        } else {
-            (self.saddr(), self.daddr())
-        };
-        wire::set_tcp_checksum(src, dst, seg);
-        let mut buf = [0u8; IPV6_LEN];
-        let iph: &[u8] = match self {
-            Ip::V4(_) => {
-                let h = wire::ipv4_header(
-                    src.try_into().ok()?,
-                    dst.try_into().ok()?,
-                    net.ip4_ttl(),
-                    seg.len(),
-                );
-                buf[..IPV4_LEN].copy_from_slice(&h);
-                &buf[..IPV4_LEN]
-            }
-            Ip::V6(_) => {
-                wire::write_ipv6_header(
-                    &mut buf,
-                    src.try_into().ok()?,
-                    dst.try_into().ok()?,
-                    net.ip6_hop_limit(),
-                    seg.len(),
-                );
-                &buf
-            }
-        };
-        let mut skb = NewSkb::alloc(iph.len() + seg.len())?;
-        let (h, t) = skb.bytes_mut().split_at_mut(iph.len());
-        h.copy_from_slice(iph);
-        t.copy_from_slice(seg);
-        skb.set_headers(iph.len(), false);
-        Some(skb)
+        Some(())
     }
 
     /// Sends what [`Ip::reply`] builds, routed like `orig`, with the conntrack state `ct`.

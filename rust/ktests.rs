@@ -426,7 +426,7 @@ mod glue_cases {
     }
 
     /// A packet from the client carrying `seg` as it would arrive (valid checksum).
-    fn packet(v6: bool, seg: &mut [u8]) -> Option<NewSkb> {
+    fn packet(v6: bool, seg: &[u8]) -> Option<NewSkb> {
         client_ip(v6).packet(Net::init(), false, seg)
     }
 
@@ -576,7 +576,7 @@ mod glue_cases {
         };
         let mut seg = [0u8; tcp::MAX_BUILT_LEN];
         let n = tcp::build(&h, &o, &mut seg);
-        packet(v6, &mut seg[..n])
+        packet(v6, &seg[..n])
     }
 
     pub(super) extern "C" fn timestamp_adjust(_t: *mut kunit) {
@@ -665,7 +665,7 @@ mod glue_cases {
                 seg[12] = doff << 4;
                 seg[HDR_LEN..HDR_LEN + opts.len()].copy_from_slice(opts);
                 let len = HDR_LEN + opts.len();
-                let Some(mut skb) = packet(v6, &mut seg[..len]) else {
+                let Some(mut skb) = packet(v6, &seg[..len]) else {
                     return check(false, format_args!("skb"));
                 };
                 let thoff = ip_len(v6);

@@ -42,9 +42,15 @@ pub fn write_ipv4_header(
 pub fn ipv4_header(saddr: [u8; 4], daddr: [u8; 4], ttl: u8, tcp_len: usize) -> [u8; IPV4_LEN] {
     let mut h = [0u8; IPV4_LEN];
     write_ipv4_header(&mut h, &saddr, &daddr, ttl, tcp_len);
-    let check = fold(sum(0, &h));
-    h[10..12].copy_from_slice(&check.to_be_bytes());
+    set_ipv4_checksum(&mut h);
     h
+}
+
+/// Fills in the checksum of IPv4 header `h` written with a zero checksum.
+#[cfg(any(not(MODULE), rsynproxy_kunit))]
+pub fn set_ipv4_checksum(h: &mut [u8; IPV4_LEN]) {
+    let check = fold(sum(0, &h[..]));
+    put(h, 10, check.to_be_bytes());
 }
 
 /// Writes an IPv6 header for a TCP segment of `tcp_len` bytes into `h`.
