@@ -10,7 +10,9 @@ parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=("$here"/[0-9]*.sh)
 for f in "${parts[@]}"; do
 	echo "# part ${f##*/}"
+	t=$SECONDS
 	bash "$f" || echo "not ok - ${f##*/} ran to the end (exit status $?)"
+	echo "# time: ${f##*/} $((SECONDS - t)) s"
 done
 echo "# part guest-health"
 . "$here/health.sh"
