@@ -91,12 +91,21 @@ pub(crate) fn target(
             st.count(Stat::SynReceived);
             let mut r = flow::syn_ack(info, &t.h, t.opts, now_ms());
             r.header.seq = ip.cookie_init(&t.raw, r.options.mss_encode);
-            // As synproxy_send_client_synack: the SYN-ACK carries the SYN's entry, if it has
-            // one, as ESTABLISHED_REPLY, so conntrack in OUTPUT leaves it alone. A SYN with no
-            // entry (`CT --notrack`, the recipe) gets an untracked SYN-ACK. C sends it with
-            // no entry instead: conntrack in OUTPUT then looks it up, counts it invalid, or
-            // worse, attaches a CLOSE entry of an earlier connection from the same port,
-            // whose seqadj shifts the cookie (Documentation/differences.md).
+            // Written over the SYN where its data is its own (the usual case: no allocation,
+            // no free), else in a new packet. As synproxy_send_client_synack, the SYN-ACK
+            // carries the SYN's entry, if it has one, as ESTABLISHED_REPLY, so conntrack in
+            // OUTPUT leaves it alone. A SYN with no entry (`CT --notrack`, the recipe) gets
+            // an untracked SYN-ACK. C sends it with no entry instead: conntrack in OUTPUT
+            // then looks it up, counts it invalid, or worse, attaches a CLOSE entry of an
+            // earlier connection from the same port, whose seqadj shifts the cookie
+            // (Documentation/differences.md).
+            if let Some(mut b) = skb.recycle(ip.reply_len(&r.options)) {
+                if ip.build(&mut b, net, true, &r.header, &r.options).is_none() {
+                    return DROP; // not reached: the length is the options'
+                }
+                let est = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
+                return Verdict::Send(b.finish(net, est, ipv6));
+            }
             let ct = match Conn::of(skb) {
                 Some((ct, _)) => Track::Entry(ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY),
                 None => Track::Untracked,

@@ -4,7 +4,7 @@
 //! syncookies, building and sending IP packets.
 
 use crate::glue::net::Net;
-use crate::glue::skb::{NewSkb, Skb};
+use crate::glue::skb::{Buffer, NewSkb, Skb};
 use crate::glue::syncookie::{self, Aligned};
 use crate::proto::tcp::{self, Header, Options, HDR_LEN};
 use crate::proto::wire::{self, IPV4_LEN, IPV6_LEN};
@@ -81,20 +81,30 @@ impl Ip {
         }
     }
 
-    /// The packet carrying segment `h` with options `o` from this packet's source to its
-    /// destination, or back (`reverse`), built in place as C builds it: IPv4 header checksum
-    /// left to `ip_local_out`, TCP checksum to the device (`CHECKSUM_PARTIAL`).
-    pub(crate) fn reply(
+    /// Length of the packet carrying a segment with options `o` in this family.
+    pub(crate) fn reply_len(&self, o: &Options) -> usize {
+        self.header_len() + HDR_LEN + o.size()
+    }
+
+    /// Writes into `b` ([`Ip::reply_len`] bytes, zero) the packet carrying segment `h` with
+    /// options `o` from this packet's source to its destination, or back (`reverse`), as C
+    /// builds it: IPv4 header checksum left to `ip_local_out`, TCP checksum to the device
+    /// (`CHECKSUM_PARTIAL`). `None` if `b` has not that length.
+    pub(crate) fn build(
         &self,
+        b: &mut impl Buffer,
         net: &Net,
         reverse: bool,
         h: &Header,
         o: &Options,
-    ) -> Option<NewSkb> {
+    ) -> Option<()> {
         let tcp_len = HDR_LEN + o.size();
         let (src, dst) = self.ends(reverse);
-        let mut skb = NewSkb::alloc(self.header_len() + tcp_len)?;
-        let (iph, seg) = skb.bytes_mut().split_at_mut(self.header_len());
+        let bytes = b.bytes_mut();
+        if bytes.len() != self.header_len() + tcp_len {
+            return None;
+        }
+        let (iph, seg) = bytes.split_at_mut(self.header_len());
         if tcp::build(h, o, seg) != tcp_len {
             return None;
         }
@@ -104,7 +114,20 @@ impl Ip {
             wire::tcp_partial_checksum(src, dst, tcp_len).to_be_bytes(),
         );
         self.write_header(net, iph, src, dst, tcp_len)?;
-        skb.set_headers(self.header_len(), true);
+        b.set_headers(self.header_len(), true);
+        Some(())
+    }
+
+    /// [`Ip::build`] into a new packet.
+    pub(crate) fn reply(
+        &self,
+        net: &Net,
+        reverse: bool,
+        h: &Header,
+        o: &Options,
+    ) -> Option<NewSkb> {
+        let mut skb = NewSkb::alloc(self.reply_len(o))?;
+        self.build(&mut skb, net, reverse, h, o)?;
         Some(skb)
     }
 

@@ -348,12 +348,13 @@ const fn case(name: &'static core::ffi::CStr, run: unsafe extern "C" fn(*mut kun
 }
 
 // KUnit writes status and logs into these, so they are mutable statics only KUnit touches.
-static mut CASES: [kunit_case; 11] = [
+static mut CASES: [kunit_case; 12] = [
     case(c"checkentry_ipv4", checkentry_ipv4),
     case(c"checkentry_ipv6", checkentry_ipv6),
     case(c"counters_per_cpu", counters_per_cpu),
     case(c"layout_matches_c", layout_matches_c),
     case(c"synack_packets", glue_cases::synack_packets),
+    case(c"recycled_reply", glue_cases::recycled_reply),
     case(c"cookie_round_trip", glue_cases::cookie_round_trip),
     case(c"timestamp_adjust", glue_cases::timestamp_adjust),
     case(c"malformed_headers", glue_cases::malformed_headers),
@@ -497,6 +498,135 @@ mod glue_cases {
             check(
                 csum_ok(&mut skb),
                 format_args!("v6={v6}: SYN-ACK checksum does not verify once completed"),
+            );
+        }
+    }
+
+    /// The SYN-ACK written over the client's SYN (the target's usual path): the bytes of the
+    /// allocated reply, none of the SYN's metadata, the SYN's entry as ESTABLISHED_REPLY or,
+    /// with none, the untracked mark. A SYN whose data a
+    /// clone shares (a packet socket's), or one with too little room, is left as it was.
+    pub(super) extern "C" fn recycled_reply(_t: *mut kunit) {
+        let info = Info {
+            options: OPT_MSS | OPT_WSCALE | OPT_SACK_PERM | OPT_TIMESTAMP,
+            wscale: 7,
+            mss: 1460,
+        };
+        let client = Options {
+            options: OPT_MSS | OPT_WSCALE | OPT_SACK_PERM | OPT_TIMESTAMP,
+            wscale: 9,
+            mss_option: 1400,
+            tsval: 1234,
+            ..Options::default()
+        };
+        let syn = Header {
+            sport: 40000,
+            dport: 80,
+            seq: 1000,
+            flags: SYN,
+            window: 64240,
+            ..Header::default()
+        };
+        // Every field rsynproxy_test_dirty sets (rsynproxy_test_stale's bits).
+        const DIRTY: u32 = (1 << 13) - 1;
+        let Ok(tmpl) = Template::new(Net::init()) else {
+            return check(false, format_args!("template"));
+        };
+        for (v6, tracked) in [(false, false), (true, false), (false, true), (true, true)] {
+            let ip = client_ip(v6);
+            let mut r = flow::syn_ack(&info, &syn, client, 0x12345);
+            r.header.seq = ip.cookie_init(&raw(&syn), r.options.mss_encode);
+            let len = ip.reply_len(&r.options);
+            let mut want = [0u8; 100];
+            let mut got = [0u8; 100];
+            let Some(mut alloc) = ip.reply(Net::init(), true, &r.header, &r.options) else {
+                return check(false, format_args!("v6={v6}: no skb"));
+            };
+            check(
+                alloc.as_skb().copy(0, &mut want[..len]),
+                format_args!("v6={v6}: allocated reply shorter than {len}"),
+            );
+            let mut seg = [0u8; 60];
+            let n = tcp::build(&syn, &client, &mut seg);
+            let Some(mut pkt) = packet(v6, &seg[..n]) else {
+                return check(false, format_args!("v6={v6}: no SYN"));
+            };
+            // SAFETY: a live packet of ours.
+            unsafe { sys::rsynproxy_test_dirty(pkt.as_skb().as_ptr()) };
+            if tracked {
+                // Any entry serves: the recycle keeps the packet's reference, whatever it is.
+                pkt.attach(tmpl.conn(), sys::ip_conntrack_info_IP_CT_NEW);
+            }
+            let skb = pkt.as_skb();
+            let syn_len = ip_len(v6) + n;
+            let mut before = [0u8; 100];
+            check(
+                skb.copy(0, &mut before[..syn_len]),
+                format_args!("v6={v6}: SYN unreadable"),
+            );
+            let mut ctinfo = 0;
+            // SAFETY: as above; the clone is ours and freed below.
+            let clone = unsafe { sys::rsynproxy_test_clone(skb.as_ptr()) };
+            check(!clone.is_null(), format_args!("v6={v6}: no clone"));
+            check(
+                skb.recycle(len).is_none(),
+                format_args!("v6={v6}: a cloned SYN was written over"),
+            );
+            check(
+                skb.copy(0, &mut got[..syn_len]) && got[..syn_len] == before[..syn_len],
+                format_args!("v6={v6}: the refused recycle changed the SYN's bytes"),
+            );
+            // SAFETY: as above.
+            let stale = unsafe { sys::rsynproxy_test_stale(skb.as_ptr(), &mut ctinfo) };
+            check(
+                stale == DIRTY,
+                format_args!("v6={v6}: the refused recycle reset metadata ({stale:#x})"),
+            );
+            // SAFETY: the clone is ours and nothing else holds it.
+            unsafe { sys::rsynproxy_free_skb(clone) };
+            check(
+                skb.recycle(8192).is_none(),
+                format_args!("v6={v6}: recycled into more bytes than the packet has room for"),
+            );
+            let Some(mut b) = skb.recycle(len) else {
+                return check(false, format_args!("v6={v6}: a private SYN not recycled"));
+            };
+            check(
+                ip.build(&mut b, Net::init(), true, &r.header, &r.options)
+                    .is_some(),
+                format_args!("v6={v6}: reply not built in place"),
+            );
+            let _ = b.finish(
+                Net::init(),
+                sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY,
+                v6,
+            );
+            check(
+                skb.copy(0, &mut got[..len])
+                    && !skb.copy(0, &mut got[..len + 1])
+                    && got[..len] == want[..len],
+                format_args!("v6={v6}: the recycled reply differs from the allocated one"),
+            );
+            // SAFETY: as above.
+            let stale = unsafe { sys::rsynproxy_test_stale(skb.as_ptr(), &mut ctinfo) };
+            check(
+                stale == 0,
+                format_args!("v6={v6}: the reply kept the SYN's metadata ({stale:#x})"),
+            );
+            let want_info = if tracked {
+                sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY
+            } else {
+                sys::ip_conntrack_info_IP_CT_UNTRACKED
+            };
+            check(
+                ctinfo == want_info,
+                format_args!("v6={v6} tracked={tracked}: the reply has ctinfo {ctinfo}"),
+            );
+            // SAFETY: as above.
+            let partial = unsafe { sys::rsynproxy_test_csum_partial(skb.as_ptr()) };
+            check(
+                partial,
+                format_args!("v6={v6}: recycled reply's checksum not left to the device"),
             );
         }
     }

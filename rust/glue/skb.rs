@@ -30,6 +30,19 @@ pub(crate) enum Verdict {
     Continue,
     /// We answered for it: [`handle`] frees it and returns `NF_STOLEN`.
     Consumed,
+    /// It became our answer ([`InPlace`]): [`handle`] sends it and returns `NF_STOLEN`.
+    Send(Outgoing),
+}
+
+/// A packet the proxy rewrote into its reply ([`InPlace::finish`]), for [`handle`] to send
+/// once nothing borrows it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Outgoing {
+    /// The packet made over.
+    skb: NonNull<sys::sk_buff>,
+    /// The namespace of the running hook or target.
+    net: NonNull<sys::net>,
+    ipv6: bool,
 }
 
 /// Runs `f` on the packet of the running hook or target, then carries out `f`'s verdict.
@@ -55,6 +68,23 @@ pub(crate) unsafe fn handle(
             // SAFETY: the packet is ours and `f`'s reference to it is gone; netfilter does
             // not touch it after NF_STOLEN.
             unsafe { sys::rsynproxy_consume_skb(ptr) };
+            sys::NF_STOLEN
+        }
+        // Only `InPlace::finish` makes an `Outgoing`, naming its packet: one for any other
+        // (a bug) drops this packet rather than send what was not made over.
+        Verdict::Send(out) if out.skb.as_ptr() != ptr => sys::NF_DROP,
+        Verdict::Send(out) => {
+            // SAFETY: the packet is ours, `f`'s reference to it is gone and it holds a whole
+            // reply (`InPlace::finish` made `out` for it, above); the send helper takes it (and frees it on error), routing it from the
+            // route it came with. `out.net` is the namespace of the running hook or target,
+            // live for this call.
+            unsafe {
+                if out.ipv6 {
+                    sys::rsynproxy_send6(out.net.as_ptr(), ptr, ptr);
+                } else {
+                    sys::rsynproxy_send4(out.net.as_ptr(), ptr, ptr);
+                }
+            }
             sys::NF_STOLEN
         }
     }
@@ -138,6 +168,24 @@ impl Skb {
         Some(f(&mut w))
     }
 
+    /// Makes this packet, which the caller answers and will not use again, into the buffer of
+    /// its reply: `len` zero bytes from `data`, the metadata of a new packet, the conntrack
+    /// entry and route it came with. `None`, the packet unchanged, where its data is not its
+    /// own (shared or cloned: a packet socket or a mirror holds it), it is not linear, carries
+    /// extensions (IPsec, bridge), or has no room: the caller allocates the reply instead.
+    #[inline]
+    pub(crate) fn recycle(&mut self, len: usize) -> Option<InPlace<'_>> {
+        let l = u32::try_from(len).ok()?;
+        // SAFETY: the packet is live (type invariant) and `&mut self` keeps any other
+        // reference to it (and so to its old bytes) from being used while it changes.
+        if !unsafe { sys::rsynproxy_recycle(self.as_ptr(), l) } {
+            return None;
+        }
+        // Type invariant of InPlace: `len` bytes from data are linear, initialised and
+        // private; `self` stays mutably borrowed for its life.
+        Some(InPlace { skb: self, len })
+    }
+
     /// Whether the TCP checksum is right (`nf_ip_checksum`/`nf_ip6_checksum`); also records
     /// it as verified.
     pub(crate) fn tcp_checksum_ok(&self, ipv6: bool, hook: u32, thoff: usize) -> bool {
@@ -194,6 +242,63 @@ impl Writable<'_> {
     }
 }
 
+/// A packet whose bytes the proxy writes: a new one ([`NewSkb`]) or one made over
+/// ([`InPlace`]).
+pub(crate) trait Buffer {
+    /// The packet's bytes, from `data`, to be written in place.
+    fn bytes_mut(&mut self) -> &mut [u8];
+
+    /// Sets the network header at `data` and TCP after `nh_len` bytes. `partial`: the TCP
+    /// checksum field holds the pseudo-header sum and the device completes it
+    /// (`CHECKSUM_PARTIAL`, as C's packets); else the checksum is complete.
+    fn set_headers(&mut self, nh_len: usize, partial: bool);
+}
+
+/// The packet being handled, made into its own reply by [`Skb::recycle`].
+///
+/// # Invariants
+///
+/// `rsynproxy_recycle(skb, len)` succeeded: `len` bytes from data are linear, initialised
+/// and the packet's own (not shared, not cloned), and the packet is borrowed mutably for
+/// `'a`, so nothing else reaches them.
+pub(crate) struct InPlace<'a> {
+    skb: &'a mut Skb,
+    len: usize,
+}
+
+impl Buffer for InPlace<'_> {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `len` bytes from data are linear, initialised and private (type invariant);
+        // the slice borrows `self` mutably.
+        unsafe { core::slice::from_raw_parts_mut((*self.skb.as_ptr()).data, self.len) }
+    }
+
+    fn set_headers(&mut self, nh_len: usize, partial: bool) {
+        // SAFETY: the packet is ours (type invariant) and holds `len` >= `nh_len` bytes
+        // (callers wrote the headers first).
+        unsafe { sys::rsynproxy_set_headers(self.skb.as_ptr(), nh_len as u32, partial) };
+    }
+}
+
+impl InPlace<'_> {
+    /// Keeps the conntrack entry the packet came with, now as `ctinfo`; with none, marks it
+    /// untracked. Then the packet is ready for [`handle`] to send (`Verdict::Send`), routed
+    /// from the route it came with, in namespace `net`.
+    pub(crate) fn finish(self, net: &Net, ctinfo: u32, ipv6: bool) -> Outgoing {
+        // SAFETY: the packet is ours (type invariant); the helper changes only the ctinfo
+        // bits of the reference it holds, or drops that reference for the untracked mark.
+        unsafe { sys::rsynproxy_ct_reinfo(self.skb.as_ptr(), ctinfo) };
+        // SAFETY: an `Skb` is a live packet and a `Net` a live namespace, never NULL.
+        unsafe {
+            Outgoing {
+                skb: NonNull::new_unchecked(self.skb.as_ptr()),
+                net: NonNull::new_unchecked(net.as_ptr()),
+                ipv6,
+            }
+        }
+    }
+}
+
 /// A packet the proxy builds and sends.
 ///
 /// # Invariants
@@ -209,24 +314,6 @@ impl NewSkb {
         // SAFETY: no preconditions; NULL on failure, else a linear skb whose `len` bytes from
         // data are zeroed.
         NonNull::new(unsafe { sys::rsynproxy_alloc_reply(len) }).map(NewSkb)
-    }
-
-    /// The packet's bytes, from `data`, to be written in place.
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        let skb = self.0.as_ptr();
-        // SAFETY: the skb is ours alone (type invariant) and its `len` bytes from data are
-        // linear and initialised; the slice borrows `self` mutably, so nothing else reaches
-        // them (or frees the skb) while it lives.
-        unsafe { core::slice::from_raw_parts_mut((*skb).data, (*skb).len as usize) }
-    }
-
-    /// Sets the network header at `data` and TCP after `nh_len` bytes. `partial`: the TCP
-    /// checksum field holds the pseudo-header sum and the device completes it
-    /// (`CHECKSUM_PARTIAL`, as C's packets); else the checksum is complete.
-    pub(crate) fn set_headers(&mut self, nh_len: usize, partial: bool) {
-        // SAFETY: the skb is ours (type invariant) and holds at least `nh_len` bytes (callers
-        // wrote the headers first).
-        unsafe { sys::rsynproxy_set_headers(self.0.as_ptr(), nh_len as u32, partial) };
     }
 
     /// The packet as a hook would see it (tests).
@@ -246,7 +333,7 @@ impl NewSkb {
     /// Marks the packet untracked (`nf_ct_set(skb, NULL, IP_CT_UNTRACKED)`): conntrack in
     /// OUTPUT and POSTROUTING passes it by.
     pub(crate) fn untrack(&self) {
-        // SAFETY: `Ip::send` calls this on the skb `Ip::packet` just allocated, before it is
+        // SAFETY: `Ip::send` calls this on the skb `Ip::reply` just allocated, before it is
         // sent: it is ours and has no entry. An untracked mark holds no reference, so
         // freeing or sending the skb later needs no put.
         unsafe { sys::rsynproxy_ct_untracked(self.0.as_ptr()) };
@@ -265,6 +352,22 @@ impl NewSkb {
                 sys::rsynproxy_send4(net.as_ptr(), orig.as_ptr(), skb);
             }
         }
+    }
+}
+
+impl Buffer for NewSkb {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let skb = self.0.as_ptr();
+        // SAFETY: the skb is ours alone (type invariant) and its `len` bytes from data are
+        // linear and initialised; the slice borrows `self` mutably, so nothing else reaches
+        // them (or frees the skb) while it lives.
+        unsafe { core::slice::from_raw_parts_mut((*skb).data, (*skb).len as usize) }
+    }
+
+    fn set_headers(&mut self, nh_len: usize, partial: bool) {
+        // SAFETY: the skb is ours (type invariant) and holds at least `nh_len` bytes (callers
+        // wrote the headers first).
+        unsafe { sys::rsynproxy_set_headers(self.0.as_ptr(), nh_len as u32, partial) };
     }
 }
 

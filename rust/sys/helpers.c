@@ -4,6 +4,7 @@
  * inline or a macro. No logic lives here.
  */
 #include <linux/module.h>
+#include <linux/if_vlan.h>
 #include "rsynproxy_sys.h"
 
 /* module! has no version field in 6.12; DKMS and modinfo compare this one. */
@@ -137,6 +138,53 @@ struct sk_buff *rsynproxy_alloc_reply(unsigned int len)
 }
 
 /*
+ * Makes the packet the target answers into the buffer of its reply: `len` zeroed bytes at
+ * data, as rsynproxy_alloc_reply gives, and a new packet's metadata, so nothing of the
+ * client's packet rides on the reply or steers its routing and queueing (socket, control
+ * block, marks, priority, times, hashes, VLAN tag, device, queue, switch and IPVS state:
+ * skb_scrub_packet's list and alloc_skb's zeroes). Its route stays for ip_route_me_harder
+ * (which replaces it, as for C's reply that borrows the client packet's route), its
+ * conntrack reference for rsynproxy_ct_reinfo. False, changing nothing, where the data is
+ * not this skb's alone (shared, cloned: a packet socket or tc mirror reads it), is not
+ * linear, carries extensions (IPsec, bridge: C's fresh reply has none) or lacks room: the
+ * caller allocates instead.
+ */
+bool rsynproxy_recycle(struct sk_buff *skb, unsigned int len)
+{
+	if (skb_shared(skb) || skb_cloned(skb) || skb_is_nonlinear(skb) || skb_is_gso(skb) ||
+	    skb_has_extensions(skb) || len > skb_headlen(skb) + skb_tailroom(skb))
+		return false;
+	skb_orphan(skb);
+	memset(skb->cb, 0, sizeof(skb->cb));
+	skb->dev = NULL;
+	skb->pkt_type = PACKET_HOST;
+	skb->skb_iif = 0;
+	skb->ignore_df = 0;
+	skb->mark = 0;
+	skb->priority = 0;
+	skb->encapsulation = 0;
+	skb->mac_len = 0;
+	skb_set_queue_mapping(skb, 0);
+	skb_clear_hash(skb);
+	skb_clear_tstamp(skb);
+	__vlan_hwaccel_clear_tag(skb);
+	nf_reset_trace(skb);
+	ipvs_reset(skb);
+	skb_init_secmark(skb);
+	skb_reset_redirect(skb);
+#ifdef CONFIG_NET_SWITCHDEV
+	skb->offload_fwd_mark = 0;
+	skb->offload_l3_fwd_mark = 0;
+#endif
+#if defined(CONFIG_NET_RX_BUSY_POLL) || defined(CONFIG_XPS)
+	skb->sender_cpu = 0;
+#endif
+	__skb_trim(skb, 0);
+	skb_put_zero(skb, len);
+	return true;
+}
+
+/*
  * Network header at data, TCP after `nh_len` bytes. `partial`: the TCP checksum field holds
  * the pseudo-header sum and the device (or skb_checksum_help) completes it, as C's
  * synproxy_send_tcp leaves it; otherwise the checksum is complete (a packet as it arrives,
@@ -220,6 +268,21 @@ void rsynproxy_ct_untracked(struct sk_buff *nskb)
 	nf_ct_set(nskb, NULL, IP_CT_UNTRACKED);
 }
 
+/* A recycled packet's conntrack state: its own entry (the reference it holds) as `ctinfo`,
+ * or, with none, untracked. */
+void rsynproxy_ct_reinfo(struct sk_buff *skb, unsigned int ctinfo)
+{
+	enum ip_conntrack_info old;
+	struct nf_conn *ct = nf_ct_get(skb, &old);
+
+	if (ct) {
+		nf_ct_set(skb, ct, ctinfo);
+		return;
+	}
+	nf_reset_ct(skb);
+	nf_ct_set(skb, NULL, IP_CT_UNTRACKED);
+}
+
 void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event)
 {
 	nf_conntrack_event_cache(event, ct);
@@ -269,11 +332,14 @@ void rsynproxy_ct_put(struct nf_conn *ct)
 }
 
 /* Route like the packet we answer, then send through OUTPUT and POSTROUTING. */
+/* Sends `nskb` routed like `oskb`; the same skb when the target made the client's packet over
+ * (rsynproxy_recycle), which keeps its route until ip_route_me_harder replaces it. */
 int rsynproxy_send4(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb)
 {
 	int err;
 
-	skb_dst_set_noref(nskb, skb_dst(oskb));
+	if (nskb != oskb)
+		skb_dst_set_noref(nskb, skb_dst(oskb));
 	nskb->protocol = htons(ETH_P_IP);
 	err = ip_route_me_harder(net, nskb->sk, nskb, RTN_UNSPEC);
 	if (err) {
@@ -306,6 +372,7 @@ int rsynproxy_send6(struct net *net, const struct sk_buff *oskb, struct sk_buff 
 		err = PTR_ERR(dst);
 		goto free;
 	}
+	skb_dst_drop(nskb); /* a recycled packet's own route */
 	skb_dst_set(nskb, dst);
 	nskb->protocol = htons(ETH_P_IPV6);
 	return ip6_local_out(net, nskb->sk, nskb);
@@ -364,6 +431,59 @@ bool rsynproxy_test_csum_partial(const struct sk_buff *skb)
 	return skb->ip_summed == CHECKSUM_PARTIAL &&
 	       skb->csum_start == skb_transport_header(skb) - skb->head &&
 	       skb->csum_offset == offsetof(struct tcphdr, check);
+}
+
+/* For KUnit: gives a packet the metadata a received one may carry, all of which a recycled
+ * reply must lose. */
+void rsynproxy_test_dirty(struct sk_buff *skb)
+{
+	memset(skb->cb, 0xab, sizeof(skb->cb));
+	skb->dev = init_net.loopback_dev;
+	skb->pkt_type = PACKET_OTHERHOST;
+	skb->skb_iif = 5;
+	skb->ignore_df = 1;
+	skb->mark = 7;
+	skb->priority = 3;
+	skb->encapsulation = 1;
+	skb->mac_len = ETH_HLEN;
+	skb_set_queue_mapping(skb, 2);
+	skb_set_hash(skb, 0x1234, PKT_HASH_TYPE_L4);
+	skb->tstamp = ktime_set(1, 2);
+	__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), 5);
+	nf_reset_ct(skb);
+	nf_ct_set(skb, NULL, IP_CT_UNTRACKED);
+}
+
+/* For KUnit: which of the metadata rsynproxy_test_dirty sets a recycled packet still has
+ * (a bit each, 0: none), and its conntrack state as `*ctinfo`. */
+unsigned int rsynproxy_test_stale(const struct sk_buff *skb, unsigned int *ctinfo)
+{
+	static const u8 zero[sizeof(skb->cb)];
+	enum ip_conntrack_info info;
+	unsigned int stale = 0;
+
+	nf_ct_get(skb, &info);
+	*ctinfo = info;
+	stale |= (memcmp(skb->cb, zero, sizeof(zero)) != 0) << 0;
+	stale |= (skb->dev != NULL) << 1;
+	stale |= (skb->pkt_type != PACKET_HOST) << 2;
+	stale |= (skb->skb_iif != 0) << 3;
+	stale |= (skb->ignore_df != 0) << 4;
+	stale |= (skb->mark != 0) << 5;
+	stale |= (skb->priority != 0) << 6;
+	stale |= (skb->encapsulation != 0) << 7;
+	stale |= (skb->mac_len != 0) << 8;
+	stale |= (skb_get_queue_mapping(skb) != 0) << 9;
+	stale |= (skb->hash != 0 || skb->l4_hash || skb->sw_hash) << 10;
+	stale |= (skb->tstamp != 0) << 11;
+	stale |= skb_vlan_tag_present(skb) << 12;
+	return stale;
+}
+
+/* For KUnit: a clone sharing the packet's data, as a packet socket takes. */
+struct sk_buff *rsynproxy_test_clone(struct sk_buff *skb)
+{
+	return skb_clone(skb, GFP_KERNEL);
 }
 
 /* For KUnit: nf_ct_tmpl_alloc leaves ct->lock uninitialised (a template is never locked);

@@ -86,6 +86,8 @@ void rsynproxy_pending_clear(void);
 
 /* The data path. */
 struct sk_buff *rsynproxy_alloc_reply(unsigned int len);
+bool rsynproxy_recycle(struct sk_buff *skb, unsigned int len);
+void rsynproxy_ct_reinfo(struct sk_buff *skb, unsigned int ctinfo);
 void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len, bool partial);
 void rsynproxy_free_skb(struct sk_buff *skb);
 void rsynproxy_consume_skb(struct sk_buff *skb);
@@ -112,6 +114,9 @@ void rsynproxy_hooks_unlock(void);
 bool rsynproxy_test_tcp_csum_ok(struct sk_buff *skb);
 bool rsynproxy_test_csum_partial(const struct sk_buff *skb);
 void rsynproxy_test_ct_lock_init(struct nf_conn *ct);
+void rsynproxy_test_dirty(struct sk_buff *skb);
+unsigned int rsynproxy_test_stale(const struct sk_buff *skb, unsigned int *ctinfo);
+struct sk_buff *rsynproxy_test_clone(struct sk_buff *skb);
 void __noreturn rsynproxy_test_fail(void);
 
 /* Bench builds only (RSYNPROXY_BENCH, rust/sys/bench.c); declared always, as above. */

@@ -14,6 +14,8 @@
 #   cps       wrk with "Connection: close" (a new connection per request) from $CONNS
 #             concurrent connections for $SECS s to nginx on the backend: connections/s
 #   cpserr    wrk's socket errors and non-2xx answers in that run (must stay 0)
+#   cpssyn    proxies only: client SYNs per valid cookie in that run (above 1: SYNs resent)
+#   cpsinv    proxies only: invalid cookies in that run
 #   mem       slab bytes per connection held open ($HOLD connections; the whole kernel's
 #             slab growth, sockets at both ends included, over plain forwarding's baseline)
 #   ctobj     the size of one nf_conntrack object (slab)
@@ -119,13 +121,23 @@ for rep in $(seq "$REPS"); do
 		v=$(bulk) || v=failed
 		S[bulk.$cfg]+=" $v"
 		configure "$cfg"
+		[ "$cfg" = plain ] || before=$(stat_sum r "$(stat_file "$cfg")")
 		read -r rate errs < <(cps) || { rate=failed errs=failed; }
 		S[cps.$cfg]+=" $rate"
 		S[cpserr.$cfg]+=" $errs"
-		echo "# rep $rep $cfg bulk $v cps $rate errors $errs"
+		ctr=
+		if [ "$cfg" != plain ]; then
+			# What the proxy saw meanwhile: client SYNs per valid cookie (1: no SYN was sent
+			# twice) and invalid cookies (ACKs to SYN-ACKs that did not carry their cookie).
+			d=($(stat_delta "$before" "$(stat_sum r "$(stat_file "$cfg")")"))
+			S[cpssyn.$cfg]+=" $(python3 -c "print(round(${d[0]} / max(${d[2]}, 1), 3))")"
+			S[cpsinv.$cfg]+=" ${d[1]}"
+			ctr=" counters ${d[*]}"
+		fi
+		echo "# rep $rep $cfg bulk $v cps $rate errors $errs$ctr"
 	done
 done
-for row in bulk cps cpserr; do
+for row in bulk cps cpserr cpssyn cpsinv; do
 	for cfg in "${CONFIGS[@]}"; do echo "path $row $cfg${S[$row.$cfg]}"; done
 done
 

@@ -4,9 +4,10 @@
 # (C decodes the wrong MSS), a refused backend port, a backend resetting an established
 # connection (C mistranslates the RST), a reconnect that reopens an entry in CLOSE (C shifts
 # its SYN-ACK by the old offset), a timestamp option at an odd offset (C leaves a bad checksum
-# after translating it), a client whose handshake ACK is lost (C never lets it through), and a
-# spoofed SYN flood. Where C is buggy, the test asserts
-# the exact shape of its bug, so that a change on either side shows.
+# after translating it), a client whose handshake ACK is lost (C never lets it through), a SYN
+# a packet socket shares (RSYNPROXY must not write its SYN-ACK over it), and a spoofed SYN
+# flood. Where C is buggy, the test asserts the exact shape of its bug, so that a change on
+# either side shows.
 . "$(dirname "$0")/topo.sh"
 
 RULE=(--sack-perm --timestamp --wscale 7 --mss 1460)
@@ -349,6 +350,41 @@ test_lost_ack() { # FAMILY WANT-RSYNPROXY WANT-SYNPROXY
 	expect_eq "SYNPROXY (C bug 7)" "$c" "$3"
 }
 
+# cloned_syn FAMILY TARGET: the proxy protects a server in r itself (INPUT) while a packet
+# socket in r holds every frame veth0 receives, unread: the client's SYN reaches the target
+# as a clone whose data the socket shares (in FORWARD, ip_forward has copied it by then).
+# RSYNPROXY writes its SYN-ACK over a SYN whose data is its own; this one it must leave to
+# the socket and answer from a new packet. Prints how the transfer ended and the flags of the
+# connection's first frame as the socket reads it.
+cloned_syn() {
+	local f=$1 tg=$2 dst pre=/tmp/cs.$1.$2 out res sock
+	dst=$(addr "$f" r)
+	rm -f $pre.*
+	proxy_rules "$f" input "$tg" "${RULE[@]}"
+	ip netns exec r python3 "$TOOLS/xfer.py" server "$dst" 8099 --count 1 >$pre.srv 2>&1 &
+	local srv=$!
+	bg_track $srv
+	ip netns exec r python3 "$TOOLS/holdsock.py" veth0 8099 $pre.go >$pre.sock 2>&1 &
+	sock=$!
+	bg_track $sock
+	wait_for grep -q listening $pre.srv || fail "server did not start: $(cat $pre.srv)"
+	wait_for grep -q holding $pre.sock || fail "packet socket did not start: $(cat $pre.sock)"
+	if out=$(inns c python3 "$TOOLS/xfer.py" client "$dst" 8099 10000 10000 --timeout 5 2>&1); then
+		res=ok
+	else
+		res="failed: $out"
+	fi
+	touch $pre.go
+	wait_for grep -q first= $pre.sock || fail "packet socket did not report: $(cat $pre.sock)"
+	stop $srv $sock
+	echo "transfer=$res $(grep -o 'first=[A-Za-z]*' $pre.sock)"
+}
+
+test_cloned_syn() {
+	expect_eq "RSYNPROXY" "$(cloned_syn "$1" RSYNPROXY)" "transfer=ok first=S"
+	expect_eq "SYNPROXY" "$(cloned_syn "$1" SYNPROXY)" "transfer=ok first=S"
+}
+
 t "topology: client, proxy and backend namespaces; the SYNPROXY modules load" setup
 for f in 4 6; do
 	if [ $f = 4 ]; then mid="1300 1440" last=1460; else mid="1220 1420" last=8940; fi
@@ -370,5 +406,6 @@ for f in 4 6; do
 			test_lost_ack 6 "dropped=1 transfer=TimeoutError syn=1 cookie_invalid=none cookie_valid=1 retrans=0" \
 			"dropped=1 transfer=TimeoutError syn=1 cookie_invalid=none cookie_valid=1 retrans=0"
 	fi
+	t "IPv$f: a SYN a packet socket still holds (cloned) is answered from a new packet and reaches the socket intact, as with SYNPROXY" test_cloned_syn $f
 	t "IPv$f: under a spoofed SYN flood clients connect and the flood makes no conntrack entries" test_flood $f
 done
