@@ -8,7 +8,7 @@ use crate::family::{Ip, Track};
 use crate::glue::conntrack::{is_reply, Conn, SynproxyExt, TcpConn};
 use crate::glue::net::Net;
 use crate::glue::pending;
-use crate::glue::skb::{Skb, Verdict};
+use crate::glue::skb::{Keep, Skb, Verdict};
 use crate::glue::syncookie::Aligned;
 use crate::pernet::NetState;
 use crate::proto::flow::{self, Reply, Segment};
@@ -64,9 +64,48 @@ fn now_ms() -> u32 {
     (ns / 1_000_000) as u32
 }
 
-/// Sends `r` from `ip`'s source to its destination (or back, `reverse`).
+/// Sends `r` from `ip`'s source to its destination (or back, `reverse`) in a new packet.
 fn send(net: &Net, skb: &Skb, ip: &Ip, reverse: bool, r: &Reply, ct: Track<'_>) {
     ip.send(net, skb, reverse, &r.header, &r.options, ct);
+}
+
+/// Answers for `skb` with `r` (see [`send`]), conntrack state `keep`: written over `skb`
+/// where its data is its own (the usual case: no allocation, no free), else in a new packet.
+/// `armed`: `r` is a backend SYN the pending slot was armed for; it stays armed until sent.
+fn answer(
+    net: &Net,
+    skb: &mut Skb,
+    ip: &Ip,
+    reverse: bool,
+    r: &Reply,
+    keep: Keep<'_>,
+    armed: Option<pending::Armed>,
+) -> Verdict {
+    if let Some(mut b) = skb.recycle(ip.reply_len(&r.options)) {
+        if ip
+            .build(&mut b, net, reverse, &r.header, &r.options)
+            .is_none()
+        {
+            return DROP; // not reached: the length is the options'
+        }
+        let out = b.finish(net, keep, ip.is_v6());
+        return Verdict::Send(match armed {
+            Some(a) => {
+                a.keep();
+                out.disarming()
+            }
+            None => out,
+        });
+    }
+    let ct = match keep {
+        Keep::Own(ctinfo) => match Conn::of(skb) {
+            Some((ct, _)) => Track::Entry(ct, ctinfo),
+            None => Track::Untracked,
+        },
+        Keep::Entry(ct, ctinfo) => Track::Entry(ct, ctinfo),
+    };
+    send(net, skb, ip, reverse, r, ct);
+    STOLEN
 }
 
 /// The xtables target: answers a client SYN with a cookie, turns a client ACK with a valid
@@ -91,27 +130,16 @@ pub(crate) fn target(
             st.count(Stat::SynReceived);
             let mut r = flow::syn_ack(info, &t.h, t.opts, now_ms());
             r.header.seq = ip.cookie_init(&t.raw, r.options.mss_encode);
-            // Written over the SYN where its data is its own (the usual case: no allocation,
-            // no free), else in a new packet. As synproxy_send_client_synack, the SYN-ACK
+            // Written over the SYN where it can be ([`answer`]). As synproxy_send_client_synack,
+            // the SYN-ACK
             // carries the SYN's entry, if it has one, as ESTABLISHED_REPLY, so conntrack in
             // OUTPUT leaves it alone. A SYN with no entry (`CT --notrack`, the recipe) gets
             // an untracked SYN-ACK. C sends it with no entry instead: conntrack in OUTPUT
             // then looks it up, counts it invalid, or worse, attaches a CLOSE entry of an
             // earlier connection from the same port, whose seqadj shifts the cookie
             // (Documentation/differences.md).
-            if let Some(mut b) = skb.recycle(ip.reply_len(&r.options)) {
-                if ip.build(&mut b, net, true, &r.header, &r.options).is_none() {
-                    return DROP; // not reached: the length is the options'
-                }
-                let est = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
-                return Verdict::Send(b.finish(net, est, ipv6));
-            }
-            let ct = match Conn::of(skb) {
-                Some((ct, _)) => Track::Entry(ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY),
-                None => Track::Untracked,
-            };
-            send(net, skb, &ip, true, &r, ct);
-            STOLEN
+            let est = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
+            answer(net, skb, &ip, true, &r, Keep::Own(est), None)
         }
         Segment::Ack => {
             // The handshake's ACK (seq = ISN + 1), or else a zero-window probe (seq = ISN):
@@ -127,14 +155,11 @@ pub(crate) fn target(
                 m => (m, false),
             };
             let told = Told::from_ack(info, &t.opts);
-            if backend_syn(st, net, skb, &ip, &t, probe, mss, Some(&told)) {
-                if probe {
-                    st.count(Stat::CookieRetrans);
-                }
-                STOLEN
-            } else {
-                DROP
+            let v = backend_syn(st, net, skb, &ip, &t, probe, mss, Some(&told));
+            if probe && v != DROP {
+                st.count(Stat::CookieRetrans);
             }
+            v
         }
         Segment::Other => Verdict::Continue,
     }
@@ -143,44 +168,44 @@ pub(crate) fn target(
 /// Checks the cookie of a client ACK and sends the backend SYN. `keepalive`: the ACK is a
 /// keep-alive (seq = ISN) seen while that SYN is in flight; the hook's: its SYN keeps what the
 /// client was told where the first SYN left it in the entry.
-fn client_ack(st: &NetState, net: &Net, skb: &Skb, ip: &Ip, t: &Tcp, keepalive: bool) -> bool {
+fn client_ack(
+    st: &NetState,
+    net: &Net,
+    skb: &mut Skb,
+    ip: &Ip,
+    t: &Tcp,
+    keepalive: bool,
+) -> Verdict {
     let mss = check_cookie(ip, t, keepalive);
     backend_syn(st, net, skb, ip, t, keepalive, mss, None)
 }
 
-/// Counts the cookie check's result `mss` (0: invalid) of client ACK `t` and, if valid, sends
-/// the backend SYN. `told`: what the cookie SYN-ACK told the client, for the hook to keep in
-/// the entry.
+/// Counts the cookie check's result `mss` (0: invalid) of client ACK `t` and, if valid,
+/// answers for it with the backend SYN (else DROP). `told`: what the cookie SYN-ACK told the
+/// client, for the hook to keep in the entry.
 #[allow(clippy::too_many_arguments)]
 fn backend_syn(
     st: &NetState,
     net: &Net,
-    skb: &Skb,
+    skb: &mut Skb,
     ip: &Ip,
     t: &Tcp,
     keepalive: bool,
     mss: u16,
     told: Option<&Told>,
-) -> bool {
+) -> Verdict {
     let isn = flow::client_isn(&t.h, keepalive);
     if mss == 0 {
         st.count(Stat::CookieInvalid);
-        return false;
+        return DROP;
     }
     st.count(Stat::CookieValid);
     let r = flow::server_syn(&t.h, t.opts, mss, isn);
-    // The hook takes it while `send` runs (glue::pending); disarmed when this returns.
+    // The hook takes it while the SYN is sent (glue::pending); disarmed once it is out.
     let its = (r.options.options & OPT_TIMESTAMP != 0).then_some(r.options.tsecr);
-    let _armed = told.map(|told| pending::arm(r.header.seq, r.header.ack_seq, told.stash(), its));
-    send(
-        net,
-        skb,
-        ip,
-        false,
-        &r,
-        Track::Entry(st.template(), sys::ip_conntrack_info_IP_CT_NEW),
-    );
-    true
+    let armed = told.map(|told| pending::arm(r.header.seq, r.header.ack_seq, told.stash(), its));
+    let tmpl = Keep::Entry(st.template(), sys::ip_conntrack_info_IP_CT_NEW);
+    answer(net, skb, ip, false, &r, tmpl, armed)
 }
 
 /// The MSS the cookie of client ACK `t` decodes to, 0 if invalid.
@@ -254,12 +279,11 @@ pub(crate) fn hook<'a>(
             if t.h.has(ACK, SYN) && !reply {
                 // A client keep-alive while our SYN is in flight: send the SYN again.
                 let st = st();
-                return if client_ack(st, net, skb, &ip, &t, true) {
+                let v = client_ack(st, net, skb, &ip, &t, true);
+                if v != DROP {
                     st.count(Stat::CookieRetrans);
-                    STOLEN
-                } else {
-                    DROP
-                };
+                }
+                return v;
             }
             sp.set_isn(t.h.ack_seq);
             if t.opts.options & OPT_TIMESTAMP != 0 {
@@ -273,7 +297,9 @@ pub(crate) fn hook<'a>(
             let Some((ip, t)) = read_full(skb, ipv6, thoff) else {
                 return DROP;
             };
-            return backend_synack(st(), net, skb, &ip, &t, tcp_ct, ctinfo, sp);
+            let r = backend_synack(st(), net, skb, &ip, &t, tcp_ct, ctinfo, sp);
+            let est = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
+            return answer(net, skb, &ip, false, &r, Keep::Own(est), None);
         }
         _ => {}
     }
@@ -358,7 +384,8 @@ fn check_backend(st: &NetState, ip: &Ip, t: &Tcp, sp: &SynproxyExt) -> Option<Sc
     m.scale()
 }
 
-/// The backend's SYN-ACK: ACK it, start translating, and tell the client the window.
+/// The backend's SYN-ACK: ACK it and start translating; returns the window update for the
+/// client, which the caller sends in its place (after this, so that it goes out translated).
 #[allow(clippy::too_many_arguments)]
 fn backend_synack(
     st: &NetState,
@@ -369,7 +396,7 @@ fn backend_synack(
     tcp_ct: &TcpConn,
     ctinfo: u32,
     sp: &SynproxyExt,
-) -> Verdict {
+) -> Reply {
     let ct = tcp_ct.conn();
     let max_win = tcp_ct.client_max_window() as u16;
     let e = flow::established(&t.h, t.opts, sp.its(), max_win);
@@ -392,15 +419,7 @@ fn backend_synack(
         ct.seq_adjust_on();
     }
     ct.event(sys::RSYNPROXY_IPCT_SEQADJ);
-    send(
-        net,
-        skb,
-        ip,
-        false,
-        &e.client_ack,
-        Track::Entry(ct, sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY),
-    );
-    STOLEN
+    e.client_ack
 }
 
 /// Shifts the timestamps of an established connection between the backend's clock and ours.

@@ -389,7 +389,7 @@ mod glue_cases {
     use crate::family::Ip;
     use crate::glue::conntrack::Template;
     use crate::glue::net::Net;
-    use crate::glue::skb::{NewSkb, Verdict};
+    use crate::glue::skb::{Keep, NewSkb, Verdict};
     use crate::glue::syncookie::Aligned;
     use crate::proto::flow;
     use crate::proto::info::{Info, OPT_MSS, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WSCALE};
@@ -596,11 +596,8 @@ mod glue_cases {
                     .is_some(),
                 format_args!("v6={v6}: reply not built in place"),
             );
-            let _ = b.finish(
-                Net::init(),
-                sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY,
-                v6,
-            );
+            let est = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
+            let _ = b.finish(Net::init(), Keep::Own(est), v6);
             check(
                 skb.copy(0, &mut got[..len])
                     && !skb.copy(0, &mut got[..len + 1])

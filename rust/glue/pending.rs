@@ -24,10 +24,23 @@ pub(crate) fn arm(seq: u32, ack: u32, stash: u32, its: Option<u32>) -> Armed {
     Armed(())
 }
 
+impl Armed {
+    /// Leaves the slot armed past this guard, for a SYN sent once the target has returned
+    /// (`Verdict::Send`): `skb::handle` disarms it when the SYN is out.
+    pub(crate) fn keep(self) {
+        core::mem::forget(self);
+    }
+}
+
+/// Disarms this CPU's slot.
+pub(crate) fn disarm() {
+    // SAFETY: as in `arm`.
+    unsafe { sys::rsynproxy_pending_clear() };
+}
+
 impl Drop for Armed {
     fn drop(&mut self) {
-        // SAFETY: as in `arm`.
-        unsafe { sys::rsynproxy_pending_clear() };
+        disarm();
     }
 }
 

@@ -3,6 +3,7 @@
 //! Socket buffers (`include/linux/skbuff.h`): the packet being filtered, and the replies the
 //! proxy builds.
 
+use super::conntrack::Conn;
 use super::net::Net;
 use crate::sys;
 use core::ptr::NonNull;
@@ -43,6 +44,27 @@ pub(crate) struct Outgoing {
     /// The namespace of the running hook or target.
     net: NonNull<sys::net>,
     ipv6: bool,
+    /// A backend SYN: the pending slot stays armed until it is out ([`Outgoing::disarming`]).
+    disarm: bool,
+}
+
+impl Outgoing {
+    /// The packet is a backend SYN whose pending slot the sender left armed
+    /// ([`super::pending::Armed::keep`]): [`handle`] disarms it once the SYN is out.
+    pub(crate) fn disarming(self) -> Outgoing {
+        Outgoing {
+            disarm: true,
+            ..self
+        }
+    }
+}
+
+/// The conntrack state a packet made over leaves with.
+pub(crate) enum Keep<'a> {
+    /// The entry it came with, now as this `ctinfo`; with none, untracked.
+    Own(u32),
+    /// A reference on this entry, as this `ctinfo` (the one it came with is dropped).
+    Entry(&'a Conn, u32),
 }
 
 /// Runs `f` on the packet of the running hook or target, then carries out `f`'s verdict.
@@ -84,6 +106,9 @@ pub(crate) unsafe fn handle(
                 } else {
                     sys::rsynproxy_send4(out.net.as_ptr(), ptr, ptr);
                 }
+            }
+            if out.disarm {
+                super::pending::disarm();
             }
             sys::NF_STOLEN
         }
@@ -281,19 +306,27 @@ impl Buffer for InPlace<'_> {
 }
 
 impl InPlace<'_> {
-    /// Keeps the conntrack entry the packet came with, now as `ctinfo`; with none, marks it
-    /// untracked. Then the packet is ready for [`handle`] to send (`Verdict::Send`), routed
-    /// from the route it came with, in namespace `net`.
-    pub(crate) fn finish(self, net: &Net, ctinfo: u32, ipv6: bool) -> Outgoing {
-        // SAFETY: the packet is ours (type invariant); the helper changes only the ctinfo
-        // bits of the reference it holds, or drops that reference for the untracked mark.
-        unsafe { sys::rsynproxy_ct_reinfo(self.skb.as_ptr(), ctinfo) };
+    /// Gives the packet its conntrack state (`keep`); then it is ready for [`handle`] to send
+    /// (`Verdict::Send`), routed from the route it came with, in namespace `net`.
+    pub(crate) fn finish(self, net: &Net, keep: Keep<'_>, ipv6: bool) -> Outgoing {
+        match keep {
+            // SAFETY: the packet is ours (type invariant); the helper changes only the
+            // ctinfo bits of the reference it holds, or drops that reference for the
+            // untracked mark.
+            Keep::Own(ctinfo) => unsafe { sys::rsynproxy_ct_reinfo(self.skb.as_ptr(), ctinfo) },
+            // SAFETY: the packet is ours; `ct` is live while borrowed and gets its own
+            // reference before the one the packet held (maybe on the same entry) is dropped.
+            Keep::Entry(ct, ctinfo) => unsafe {
+                sys::rsynproxy_ct_replace(self.skb.as_ptr(), ct.as_ptr(), ctinfo)
+            },
+        }
         // SAFETY: an `Skb` is a live packet and a `Net` a live namespace, never NULL.
         unsafe {
             Outgoing {
                 skb: NonNull::new_unchecked(self.skb.as_ptr()),
                 net: NonNull::new_unchecked(net.as_ptr()),
                 ipv6,
+                disarm: false,
             }
         }
     }
@@ -325,7 +358,7 @@ impl NewSkb {
     }
 
     /// Gives the packet a reference on conntrack entry `ct` as `ctinfo`.
-    pub(crate) fn attach(&self, ct: &super::conntrack::Conn, ctinfo: u32) {
+    pub(crate) fn attach(&self, ct: &Conn, ctinfo: u32) {
         // SAFETY: the skb is ours and has no entry yet; `ct` is live and gets a reference.
         unsafe { sys::rsynproxy_ct_attach(self.0.as_ptr(), ct.as_ptr(), ctinfo) };
     }

@@ -268,6 +268,17 @@ void rsynproxy_ct_untracked(struct sk_buff *nskb)
 	nf_ct_set(nskb, NULL, IP_CT_UNTRACKED);
 }
 
+/* A recycled packet's conntrack state: a reference on `ct` as `ctinfo`, taken before the one
+ * it held (maybe on the same entry) is dropped. */
+void rsynproxy_ct_replace(struct sk_buff *skb, struct nf_conn *ct, unsigned int ctinfo)
+{
+	struct nf_conntrack *old = skb_nfct(skb);
+
+	nf_conntrack_get(&ct->ct_general);
+	nf_ct_set(skb, ct, ctinfo);
+	nf_conntrack_put(old);
+}
+
 /* A recycled packet's conntrack state: its own entry (the reference it holds) as `ctinfo`,
  * or, with none, untracked. */
 void rsynproxy_ct_reinfo(struct sk_buff *skb, unsigned int ctinfo)
