@@ -436,7 +436,8 @@ mod glue_cases {
         unsafe { sys::rsynproxy_test_tcp_csum_ok(skb.as_skb().as_ptr()) }
     }
 
-    pub(super) extern "C" fn synack_packets(_t: *mut kunit) {
+    /// The rule, client SYN options and SYN header the SYN-ACK cases answer.
+    fn synack_inputs() -> (Info, Options, Header) {
         let info = Info {
             options: OPT_MSS | OPT_WSCALE | OPT_SACK_PERM | OPT_TIMESTAMP,
             wscale: 7,
@@ -457,6 +458,11 @@ mod glue_cases {
             window: 64240,
             ..Header::default()
         };
+        (info, client, syn)
+    }
+
+    pub(super) extern "C" fn synack_packets(_t: *mut kunit) {
+        let (info, client, syn) = synack_inputs();
         for v6 in [false, true] {
             let ip = client_ip(v6);
             let mut r = flow::syn_ack(&info, &syn, client, 0x12345);
@@ -507,26 +513,7 @@ mod glue_cases {
     /// with none, the untracked mark. A SYN whose data a
     /// clone shares (a packet socket's), or one with too little room, is left as it was.
     pub(super) extern "C" fn recycled_reply(_t: *mut kunit) {
-        let info = Info {
-            options: OPT_MSS | OPT_WSCALE | OPT_SACK_PERM | OPT_TIMESTAMP,
-            wscale: 7,
-            mss: 1460,
-        };
-        let client = Options {
-            options: OPT_MSS | OPT_WSCALE | OPT_SACK_PERM | OPT_TIMESTAMP,
-            wscale: 9,
-            mss_option: 1400,
-            tsval: 1234,
-            ..Options::default()
-        };
-        let syn = Header {
-            sport: 40000,
-            dport: 80,
-            seq: 1000,
-            flags: SYN,
-            window: 64240,
-            ..Header::default()
-        };
+        let (info, client, syn) = synack_inputs();
         // Every field rsynproxy_test_dirty sets (rsynproxy_test_stale's bits).
         const DIRTY: u32 = (1 << 13) - 1;
         let Ok(tmpl) = Template::new(Net::init()) else {
