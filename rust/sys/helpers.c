@@ -462,7 +462,7 @@ void rsynproxy_test_dirty(struct sk_buff *skb)
 	skb->tstamp = ktime_set(1, 2);
 	__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), 5);
 	nf_reset_ct(skb);
-	nf_ct_set(skb, NULL, IP_CT_UNTRACKED);
+	rsynproxy_ct_untracked(skb);
 }
 
 /* For KUnit: which of the metadata rsynproxy_test_dirty sets a recycled packet still has
