@@ -131,12 +131,11 @@ pub(crate) fn target(
             let mut r = flow::syn_ack(info, &t.h, t.opts, now_ms());
             r.header.seq = ip.cookie_init(&t.raw, r.options.mss_encode);
             // Written over the SYN where it can be ([`answer`]). As synproxy_send_client_synack,
-            // the SYN-ACK
-            // carries the SYN's entry, if it has one, as ESTABLISHED_REPLY, so conntrack in
-            // OUTPUT leaves it alone. A SYN with no entry (`CT --notrack`, the recipe) gets
-            // an untracked SYN-ACK. C sends it with no entry instead: conntrack in OUTPUT
-            // then looks it up, counts it invalid, or worse, attaches a CLOSE entry of an
-            // earlier connection from the same port, whose seqadj shifts the cookie
+            // the SYN-ACK carries the SYN's entry, if it has one, as ESTABLISHED_REPLY, so
+            // conntrack in OUTPUT leaves it alone. A SYN with no entry (`CT --notrack`, the
+            // recipe) gets an untracked SYN-ACK. C sends it with no entry instead: conntrack
+            // in OUTPUT then looks it up, counts it invalid, or worse, attaches a CLOSE entry
+            // of an earlier connection from the same port, whose seqadj shifts the cookie
             // (Documentation/differences.md).
             let est = sys::ip_conntrack_info_IP_CT_ESTABLISHED_REPLY;
             answer(net, skb, &ip, true, &r, Keep::Own(est), None)

@@ -97,9 +97,9 @@ pub(crate) unsafe fn handle(
         Verdict::Send(out) if out.skb.as_ptr() != ptr => sys::NF_DROP,
         Verdict::Send(out) => {
             // SAFETY: the packet is ours, `f`'s reference to it is gone and it holds a whole
-            // reply (`InPlace::finish` made `out` for it, above); the send helper takes it (and frees it on error), routing it from the
-            // route it came with. `out.net` is the namespace of the running hook or target,
-            // live for this call.
+            // reply (`InPlace::finish` made `out` for it, above); the send helper takes it
+            // (and frees it on error), routing it from the route it came with. `out.net` is
+            // the namespace of the running hook or target, live for this call.
             unsafe {
                 if out.ipv6 {
                     sys::rsynproxy_send6(out.net.as_ptr(), ptr, ptr);
@@ -310,10 +310,18 @@ impl InPlace<'_> {
     /// (`Verdict::Send`), routed from the route it came with, in namespace `net`.
     pub(crate) fn finish(self, net: &Net, keep: Keep<'_>, ipv6: bool) -> Outgoing {
         match keep {
-            // SAFETY: the packet is ours (type invariant); the helper changes only the
-            // ctinfo bits of the reference it holds, or drops that reference for the
-            // untracked mark.
-            Keep::Own(ctinfo) => unsafe { sys::rsynproxy_ct_reinfo(self.skb.as_ptr(), ctinfo) },
+            Keep::Own(ctinfo) => {
+                let p = self.skb.as_ptr();
+                if Conn::of(self.skb).is_some() {
+                    // SAFETY: the packet is ours (type invariant); only the ctinfo bits next
+                    // to the reference it holds change.
+                    unsafe { sys::rsynproxy_ct_set_info(p, ctinfo) };
+                } else {
+                    // SAFETY: the packet is ours; it holds no entry, so the mark replaces
+                    // nothing that needs a put.
+                    unsafe { sys::rsynproxy_ct_untracked(p) };
+                }
+            }
             // SAFETY: the packet is ours; `ct` is live while borrowed and gets its own
             // reference before the one the packet held (maybe on the same entry) is dropped.
             Keep::Entry(ct, ctinfo) => unsafe {

@@ -138,13 +138,13 @@ struct sk_buff *rsynproxy_alloc_reply(unsigned int len)
 }
 
 /*
- * Makes the packet the target answers into the buffer of its reply: `len` zeroed bytes at
+ * Makes the packet the proxy answers into the buffer of its answer: `len` zeroed bytes at
  * data, as rsynproxy_alloc_reply gives, and a new packet's metadata, so nothing of the
  * client's packet rides on the reply or steers its routing and queueing (socket, control
  * block, marks, priority, times, hashes, VLAN tag, device, queue, switch and IPVS state:
  * skb_scrub_packet's list and alloc_skb's zeroes). Its route stays for ip_route_me_harder
  * (which replaces it, as for C's reply that borrows the client packet's route), its
- * conntrack reference for rsynproxy_ct_reinfo. False, changing nothing, where the data is
+ * conntrack reference for the caller to keep or replace. False, changing nothing, where the data is
  * not this skb's alone (shared, cloned: a packet socket or tc mirror reads it), is not
  * linear, carries extensions (IPsec, bridge: C's fresh reply has none) or lacks room: the
  * caller allocates instead.
@@ -263,8 +263,10 @@ void rsynproxy_ct_attach(struct sk_buff *nskb, struct nf_conn *ct, unsigned int 
 	nf_conntrack_get(&ct->ct_general);
 }
 
+/* Drops whatever entry the packet holds (none for a new one) and marks it untracked. */
 void rsynproxy_ct_untracked(struct sk_buff *nskb)
 {
+	nf_reset_ct(nskb);
 	nf_ct_set(nskb, NULL, IP_CT_UNTRACKED);
 }
 
@@ -279,19 +281,12 @@ void rsynproxy_ct_replace(struct sk_buff *skb, struct nf_conn *ct, unsigned int 
 	nf_conntrack_put(old);
 }
 
-/* A recycled packet's conntrack state: its own entry (the reference it holds) as `ctinfo`,
- * or, with none, untracked. */
-void rsynproxy_ct_reinfo(struct sk_buff *skb, unsigned int ctinfo)
+/* The entry the packet holds, kept under another `ctinfo` (its reference unchanged). */
+void rsynproxy_ct_set_info(struct sk_buff *skb, unsigned int ctinfo)
 {
 	enum ip_conntrack_info old;
-	struct nf_conn *ct = nf_ct_get(skb, &old);
 
-	if (ct) {
-		nf_ct_set(skb, ct, ctinfo);
-		return;
-	}
-	nf_reset_ct(skb);
-	nf_ct_set(skb, NULL, IP_CT_UNTRACKED);
+	nf_ct_set(skb, nf_ct_get(skb, &old), ctinfo);
 }
 
 void rsynproxy_ct_event(struct nf_conn *ct, unsigned int event)
@@ -342,9 +337,9 @@ void rsynproxy_ct_put(struct nf_conn *ct)
 	nf_ct_put(ct);
 }
 
-/* Route like the packet we answer, then send through OUTPUT and POSTROUTING. */
-/* Sends `nskb` routed like `oskb`; the same skb when the target made the client's packet over
- * (rsynproxy_recycle), which keeps its route until ip_route_me_harder replaces it. */
+/* Routes `nskb` like `oskb`, then sends it through OUTPUT and POSTROUTING. They are the same
+ * skb when the proxy made the answered packet over (rsynproxy_recycle): it keeps its route
+ * until ip_route_me_harder replaces it. */
 int rsynproxy_send4(struct net *net, const struct sk_buff *oskb, struct sk_buff *nskb)
 {
 	int err;
@@ -461,7 +456,6 @@ void rsynproxy_test_dirty(struct sk_buff *skb)
 	skb_set_hash(skb, 0x1234, PKT_HASH_TYPE_L4);
 	skb->tstamp = ktime_set(1, 2);
 	__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), 5);
-	nf_reset_ct(skb);
 	rsynproxy_ct_untracked(skb);
 }
 

@@ -87,7 +87,7 @@ void rsynproxy_pending_clear(void);
 /* The data path. */
 struct sk_buff *rsynproxy_alloc_reply(unsigned int len);
 bool rsynproxy_recycle(struct sk_buff *skb, unsigned int len);
-void rsynproxy_ct_reinfo(struct sk_buff *skb, unsigned int ctinfo);
+void rsynproxy_ct_set_info(struct sk_buff *skb, unsigned int ctinfo);
 void rsynproxy_ct_replace(struct sk_buff *skb, struct nf_conn *ct, unsigned int ctinfo);
 void rsynproxy_set_headers(struct sk_buff *skb, unsigned int nh_len, bool partial);
 void rsynproxy_free_skb(struct sk_buff *skb);
