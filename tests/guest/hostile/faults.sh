@@ -133,10 +133,14 @@ rule_check() {
 }
 
 # packet_path TARGET: 5 % of the allocations made under the module fail while spoofed SYNs
-# and three transfers go through, for 15 s; then nothing fails any more. Every SYN must be
-# counted, allocations must have failed, and the transfers opened under the faults must
-# finish byte-exact once they stop (what fails includes the private copy of each cloned data
-# segment the timestamp rewrite needs, so they see loss and must recover from it).
+# and three transfers go through; then nothing fails any more. SYNPROXY allocates a SYN-ACK
+# for every flood SYN; RSYNPROXY writes it over the SYN and allocates only per connection
+# (the backend SYN's conntrack entry, the ACK to the backend, a private copy where the
+# timestamp rewrite meets a cloned segment): short transfers are added, one every 0.3 s,
+# until at least FAULTS_MIN allocations have failed (60 s at most), so that every run fails
+# some whatever the target. Every SYN must be counted, and every transfer opened under the
+# faults must finish byte-exact once they stop (they see loss and must recover from it).
+FAULTS_MIN=3
 packet_path() {
 	local tg=$1 m file before after srv inj i
 	m=$(core_of "$tg")
@@ -156,35 +160,43 @@ packet_path() {
 	fi
 	before=$(stat_sum r "$file")
 	aim "$m" 5
-	local -a pids=()
-	for i in 1 2 3; do
-		inns c python3 "$TOOLS/xfer.py" client 10.0.2.99 8095 300000 300000 --seed "$i" --timeout 120 >"$W/xfer.$tg.$i" 2>&1 &
+	local -a pids=() outs=()
+	# xfer SEED BYTES: a transfer in the background, BYTES each way.
+	xfer() {
+		outs+=("$W/xfer.$tg.$1")
+		inns c python3 "$TOOLS/xfer.py" client 10.0.2.99 8095 "$2" "$2" --seed "$1" --timeout 120 >"${outs[-1]}" 2>&1 &
 		pids+=($!)
-	done
-	bg_track "${pids[@]}"
+		bg_track $!
+	}
+	for i in 1 2 3; do xfer "$i" 300000; done
 	inns c python3 "$TOOLS/rawtcp.py" flood --dst 10.0.2.99 --dport 8095 --src-net 10.0.3.0/24 --count 2000 >"$W/flood.$tg" 2>&1 ||
 		fail "flood: $(cat "$W/flood.$tg")"
+	local t0=$SECONDS
+	while [ "$(injected)" -lt $FAULTS_MIN ] && [ $((SECONDS - t0)) -lt 60 ]; do
+		xfer $((100 + ${#pids[@]})) 20000
+		sleep 0.3
+	done
 	sleep 15
 	inj=$(injected)
 	disarm
 	local stalls=0
-	for i in 1 2 3; do
-		wait "${pids[i - 1]}" && continue
+	for i in "${!pids[@]}"; do
+		wait "${pids[i]}" && continue
 		# SYNPROXY: a handshake ACK whose backend SYN failed to allocate leaves the client
 		# sending zero-window probes that C never accepts (C bug 7 of differences.md): a
 		# time-out before the backend acknowledged a byte is counted for it. Anything else
 		# fails either target.
-		if [ "$tg" = SYNPROXY ] && grep -q 'TimeoutError: .*, acked 0)' "$W/xfer.$tg.$i"; then
+		if [ "$tg" = SYNPROXY ] && grep -q 'TimeoutError: .*, acked 0)' "${outs[i]}"; then
 			stalls=$((stalls + 1))
 			continue
 		fi
-		ct_of_ports "$W/xfer.$tg.$i"
-		fail "transfer $i, opened under the faults, did not finish byte-exact: $(tail -n 2 "$W/xfer.$tg.$i")"
+		ct_of_ports "${outs[i]}"
+		fail "transfer $((i + 1)) of ${#pids[@]}, opened under the faults, did not finish byte-exact: $(tail -n 2 "${outs[i]}")"
 	done
 	after=$(stat_sum r "$file")
 	local -a d=($(stat_delta "$before" "$after"))
-	figure "faults-packets $tg injected=$inj syn_received=${d[0]} cookie_valid=${d[2]} c_bug7_stalls=$stalls"
-	[ "$inj" -gt 0 ] || fail "no allocation failed on the packet path"
+	figure "faults-packets $tg injected=$inj transfers=${#pids[@]} syn_received=${d[0]} cookie_valid=${d[2]} c_bug7_stalls=$stalls"
+	[ "$inj" -ge $FAULTS_MIN ] || fail "$inj allocations failed on the packet path in $((SECONDS - t0)) s of new transfers, want $FAULTS_MIN"
 	[ "${d[0]}" -ge 2000 ] || fail "syn_received +${d[0]}, want at least the 2000 flood SYNs"
 	proxy_flush
 }
