@@ -899,7 +899,7 @@ fn time_n(n: usize, mut f: impl FnMut()) -> u64 {
 /// Where RSYNPROXY's hook spends an established packet's time: the steps of `engine::hook`
 /// one at a time, `n` times each on one private copy of `est` (a `# parts` line).
 fn parts(out: &mut Out, net: &Net, est: &Pkt, v6: bool, thoff: usize, n: usize) -> Result {
-    use crate::engine::{adjust_timestamps, read_header, Tcp};
+    use crate::engine::{adjust_timestamps, read_control, Tcp};
     use crate::family::Ip;
     use crate::glue::conntrack::Conn;
     use core::hint::black_box;
@@ -913,15 +913,15 @@ fn parts(out: &mut Out, net: &Net, est: &Pkt, v6: bool, thoff: usize, n: usize) 
                 black_box(Conn::hooked(skb, v6).is_some());
             });
             ns[1] = time_n(n, || {
-                black_box(read_header(skb, thoff));
+                black_box(read_control(skb, thoff));
             });
             // What the handshake's packets read besides (not an established packet's cost).
             ns[2] = time_n(n, || {
                 black_box((Ip::read(skb, v6), Tcp::read(skb, thoff)));
             });
-            if let Some(h) = read_header(skb, thoff) {
+            if let Some(c) = read_control(skb, thoff) {
                 ns[3] = time_n(n, || {
-                    black_box(adjust_timestamps(skb, thoff, &h, 1, true));
+                    black_box(adjust_timestamps(skb, thoff, &c, 1, true));
                 });
             }
             crate::glue::skb::Verdict::Accept

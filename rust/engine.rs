@@ -15,7 +15,7 @@ use crate::proto::flow::{self, Reply, Segment};
 use crate::proto::info::{Info, OPT_TIMESTAMP};
 use crate::proto::mismatch::{self, Mismatch, Report, Scale, Told, KINDS};
 use crate::proto::stats::Stat;
-use crate::proto::tcp::{self, Dir, Header, Options, ACK, HDR_LEN, MAX_OPT_LEN, RST, SYN};
+use crate::proto::tcp::{self, Control, Dir, Header, Options, ACK, HDR_LEN, MAX_OPT_LEN, RST, SYN};
 use crate::sys;
 use kernel::prelude::*;
 
@@ -49,6 +49,13 @@ impl Tcp {
 #[inline]
 pub(crate) fn read_header(skb: &Skb, thoff: usize) -> Option<Header> {
     Some(Header::read(skb.peek_array(thoff, &mut [0u8; HDR_LEN])?))
+}
+
+/// The fourth word of the fixed TCP header at `thoff`, read in place where it is linear;
+/// `None` if the fixed header is truncated (as [`read_header`]).
+#[inline]
+pub(crate) fn read_control(skb: &Skb, thoff: usize) -> Option<Control> {
+    Some(Control::read(skb.peek_array(thoff, &mut [0u8; HDR_LEN])?))
 }
 
 /// The IP header and the whole TCP header of a packet the proxy answers or follows (the
@@ -227,19 +234,51 @@ pub(crate) fn hook<'a>(
     ipv6: bool,
 ) -> Verdict {
     // Every packet of every tracked connection in the namespace comes here, most of them on
-    // entries that are not ours or long established: the tests are ordered for them, the
-    // header read in place, and the options, the IP header (addresses), the full [`Tcp`]
-    // and the namespace's state (`st`) only on the handshake's few packets, as C does.
+    // entries that are not ours or long established: the tests are ordered for them, and of
+    // their header only the fourth word is decoded (read in place). The handshake's few
+    // packets go to [`handshake`], out of line, which reads the whole header, the options,
+    // the IP header (addresses) and the namespace's state (`st`), as C does.
+    let Some((tcp_ct, ctinfo, sp, thoff)) = Conn::hooked(skb, ipv6) else {
+        return ACCEPT;
+    };
+    let state = tcp_ct.state();
+    if matches!(
+        state,
+        sys::tcp_conntrack_TCP_CONNTRACK_CLOSE
+            | sys::tcp_conntrack_TCP_CONNTRACK_SYN_SENT
+            | sys::tcp_conntrack_TCP_CONNTRACK_SYN_RECV
+    ) {
+        return handshake(skb, net, st, ipv6, state);
+    }
+    let Some(c) = read_control(skb, thoff) else {
+        return DROP;
+    };
+    let Some((scale, tsoff)) = translation(tcp_ct.conn(), sp, ctinfo, &c) else {
+        return ACCEPT;
+    };
+    translate(skb, thoff, &c, scale, tsoff, is_reply(ctinfo))
+}
+
+/// The hook's steps for an entry in the handshake's states (CLOSE, SYN_SENT, SYN_RECV; the
+/// `state` the hook read): out of line, so that the established path's frame stays small.
+#[inline(never)]
+fn handshake<'a>(
+    skb: &mut Skb,
+    net: &Net,
+    st: impl Fn() -> &'a NetState,
+    ipv6: bool,
+    mut state: u32,
+) -> Verdict {
+    // The entry the hook found (the packet has not changed since), looked up again: borrowed
+    // from the packet, it could not be passed beside the packet's mutable borrow.
     let Some((tcp_ct, ctinfo, sp, thoff)) = Conn::hooked(skb, ipv6) else {
         return ACCEPT;
     };
     let ct = tcp_ct.conn();
+    let reply = is_reply(ctinfo);
     let Some(h) = read_header(skb, thoff) else {
         return DROP;
     };
-    let reply = is_reply(ctinfo);
-
-    let mut state = tcp_ct.state();
     if state == sys::tcp_conntrack_TCP_CONNTRACK_CLOSE {
         if h.flags & RST != 0 && reply {
             // The backend refused our SYN: the client must see the RST at our ISN + 1. An
@@ -302,24 +341,53 @@ pub(crate) fn hook<'a>(
         }
         _ => {}
     }
+    let c = h.control();
+    let Some((scale, tsoff)) = translation(ct, sp, ctinfo, &c) else {
+        return ACCEPT;
+    };
+    translate(skb, thoff, &c, scale, tsoff, reply)
+}
+
+/// What an entry's segment `c` needs rewritten: `None` while the backend has not answered,
+/// else the window translation (backend segments to the client only) and the timestamp
+/// offset.
+#[inline]
+fn translation(
+    ct: &Conn,
+    sp: &SynproxyExt,
+    ctinfo: u32,
+    c: &Control,
+) -> Option<(Option<Scale>, u32)> {
     if !ct.seq_adjusting() {
         // The backend has not answered: tsoff holds what the client was told, its the
         // cookie's TSval, neither an offset nor a scale yet (C: tsoff is 0 until then).
-        return ACCEPT;
+        return None;
     }
     // Window fields of SYNs are never scaled (RFC 7323): a retransmitted SYN-ACK keeps its.
-    let scale = if reply && h.flags & SYN == 0 {
+    let scale = if is_reply(ctinfo) && c.flags & SYN == 0 {
         Scale::decode(sp.its())
     } else {
         None
     };
-    let tsoff = sp.tsoff();
+    Some((scale, sp.tsoff()))
+}
+
+/// Rewrites segment `c` as [`translation`] found: window, then timestamps.
+#[inline]
+fn translate(
+    skb: &mut Skb,
+    thoff: usize,
+    c: &Control,
+    scale: Option<Scale>,
+    tsoff: u32,
+    reply: bool,
+) -> Verdict {
     if let Some(scale) = scale {
-        if translate_window(skb, thoff, &h, scale) == DROP {
+        if translate_window(skb, thoff, c, scale) == DROP {
             return DROP;
         }
     }
-    adjust_timestamps(skb, thoff, &h, tsoff, reply)
+    adjust_timestamps(skb, thoff, c, tsoff, reply)
 }
 
 /// Whether backend SYN `h` is the one the target armed the pending slot for: if so, records
@@ -339,9 +407,9 @@ fn sent_by_target(sp: &SynproxyExt, h: &Header) -> bool {
 }
 
 /// Rewrites the window of a backend-to-client segment into the scale the client was told.
-pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, h: &Header, scale: Scale) -> Verdict {
-    let win = scale.translate(h.window);
-    if win == h.window {
+pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, c: &Control, scale: Scale) -> Verdict {
+    let win = scale.translate(c.window);
+    if win == c.window {
         return ACCEPT;
     }
     let ok = skb.with_writable(thoff + HDR_LEN, |w| {
@@ -426,14 +494,14 @@ fn backend_synack(
 pub(crate) fn adjust_timestamps(
     skb: &mut Skb,
     thoff: usize,
-    h: &Header,
+    c: &Control,
     tsoff: u32,
     reply: bool,
 ) -> Verdict {
     if tsoff == 0 {
         return ACCEPT;
     }
-    let Some(optlen) = h.options_len() else {
+    let Some(optlen) = c.options_len() else {
         return ACCEPT;
     };
     if optlen == 0 {

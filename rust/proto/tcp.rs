@@ -57,6 +57,36 @@ pub struct Header {
     pub window: u16,
 }
 
+/// The header's fourth word (data offset, flags, window): all that the segments of an
+/// established connection are read for, so the hook decodes no more of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Control {
+    /// Header length in 32-bit words (5..=15 when valid).
+    pub doff: u8,
+    /// Flags byte (`FIN` … `CWR`).
+    pub flags: u8,
+    /// Window.
+    pub window: u16,
+}
+
+impl Control {
+    /// Reads the fourth word of the fixed header.
+    #[inline]
+    pub fn read(b: &[u8; HDR_LEN]) -> Self {
+        Control {
+            doff: b[12] >> 4,
+            flags: b[13],
+            window: be16(b, 14),
+        }
+    }
+
+    /// Length of the option area the header announces, or `None` when doff < 5.
+    #[inline]
+    pub fn options_len(&self) -> Option<usize> {
+        (usize::from(self.doff) * 4).checked_sub(HDR_LEN)
+    }
+}
+
 /// Writes `v` at `at` in `out` (nothing if it does not fit) with plain stores: in the kernel
 /// build `copy_from_slice` and `fill` stay out-of-line calls, about 20 of them per packet the
 /// proxy sent before this.
@@ -95,7 +125,16 @@ impl Header {
 
     /// Length of the option area the header announces, or `None` when doff < 5.
     pub fn options_len(&self) -> Option<usize> {
-        (usize::from(self.doff) * 4).checked_sub(HDR_LEN)
+        self.control().options_len()
+    }
+
+    /// The fields of the header's fourth word.
+    pub fn control(&self) -> Control {
+        Control {
+            doff: self.doff,
+            flags: self.flags,
+            window: self.window,
+        }
     }
 
     /// Whether all of `set` and none of `clear` are among the flags.

@@ -119,6 +119,17 @@ fn proc_line_matches_c_format() {
 }
 
 #[test]
+fn split_gives_each_file_its_counters_in_order() {
+    let mut all = [0u32; NCOUNTERS];
+    for (i, v) in all.iter_mut().enumerate() {
+        *v = 100 + i as u32;
+    }
+    let (stats, kinds) = split(&all);
+    assert_eq!(stats[..], all[..NSTATS]);
+    assert_eq!(kinds[..], all[NSTATS..]);
+}
+
+#[test]
 fn proc_header_matches_c() {
     assert_eq!(
         HEADER,

@@ -4,7 +4,7 @@
 use crate::adjust_timestamps;
 use crate::c_reference::c_parse;
 use crate::info::{OPT_ECN, OPT_MSS, OPT_TIMESTAMP, OPT_WSCALE};
-use crate::tcp::{self, Dir, Header, Options, HDR_LEN};
+use crate::tcp::{self, Control, Dir, Header, Options, HDR_LEN};
 use crate::wire;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -178,6 +178,15 @@ proptest! {
         prop_assert_eq!(read, Header { doff: (len / 4) as u8, ..h });
         prop_assert_eq!(read.options_len(), Some(o.size()));
         prop_assert_eq!(Options::parse(&out[HDR_LEN..len]), o);
+    }
+
+    /// The hook decodes established segments' fourth word alone: it must read what the
+    /// whole header's reading does.
+    #[test]
+    fn control_is_the_headers_fourth_word(fixed in any::<[u8; HDR_LEN]>()) {
+        let c = Control::read(&fixed);
+        prop_assert_eq!(c, Header::read(&fixed).control());
+        prop_assert_eq!(c.options_len(), Header::read(&fixed).options_len());
     }
 
     #[test]
