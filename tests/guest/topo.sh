@@ -49,12 +49,12 @@ topo_up() {
 		route add default via fd00:2::1
 	EOF
 	inns r sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 net.netfilter.nf_conntrack_tcp_loose=0
-	# Window scale 7 at both ends, the rules' --wscale: it follows tcp_rmem[2], whose default
-	# grows with the kernel and the guest's memory (6.12 with 2 GiB: 6 MiB, scale 7; Debian's
-	# 7.3: scale 8, where RSYNPROXY rightly translates every backend window and the wire no
-	# longer equals SYNPROXY's). 25-mismatch.sh sets other scales on purpose.
-	inns c sysctl -qw net.ipv4.tcp_rmem="4096 131072 6291456"
-	inns s sysctl -qw net.ipv4.tcp_rmem="4096 131072 6291456"
+	# Window scale 7 everywhere, the rules' --wscale (r is the backend in INPUT mode): it
+	# follows tcp_rmem[2], whose default grows with the kernel and the guest's memory (6.12
+	# with 2 GiB: 6 MiB, scale 7; Debian's 7.3: scale 8, where RSYNPROXY rightly translates
+	# every backend window and the wire no longer equals SYNPROXY's). 25-mismatch.sh sets
+	# other scales on purpose.
+	for n in c r s; do inns $n sysctl -qw net.ipv4.tcp_rmem="4096 131072 6291456"; done
 }
 
 # addr FAMILY HOST: the address of c, r (client side) or s.
