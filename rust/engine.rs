@@ -351,7 +351,7 @@ fn handshake<'a>(
 /// What an entry's segment `c` needs rewritten: `None` while the backend has not answered,
 /// else the window translation (backend segments to the client only) and the timestamp
 /// offset.
-#[inline]
+#[inline(always)]
 fn translation(
     ct: &Conn,
     sp: &SynproxyExt,
@@ -373,7 +373,7 @@ fn translation(
 }
 
 /// Rewrites segment `c` as [`translation`] found: window, then timestamps.
-#[inline]
+#[inline(always)]
 fn translate(
     skb: &mut Skb,
     thoff: usize,
@@ -412,17 +412,23 @@ pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, c: &Control, scale: 
     if win == c.window {
         return ACCEPT;
     }
-    let ok = skb.with_writable(thoff + HDR_LEN, |w| {
-        // Offset 12: data offset, flags and window, one aligned word of the checksum.
-        let field: &mut [u8; 4] = w.bytes().get_mut(thoff + 12..thoff + 16)?.try_into().ok()?;
-        let old = u32::from_be_bytes(*field);
-        let new = mismatch::with_window(old, win);
-        *field = new.to_be_bytes();
-        w.csum_replace4(thoff + 16, old, new).then_some(())
-    });
-    match ok {
-        Some(Some(())) => ACCEPT,
-        _ => DROP,
+    let Some(mut w) = skb.writable(thoff + HDR_LEN) else {
+        return DROP;
+    };
+    // Offset 12: data offset, flags and window, one aligned word of the checksum.
+    let Some(field) = w.bytes().get_mut(thoff + 12..thoff + 16) else {
+        return DROP;
+    };
+    let Ok(field): Result<&mut [u8; 4], _> = field.try_into() else {
+        return DROP;
+    };
+    let old = u32::from_be_bytes(*field);
+    let new = mismatch::with_window(old, win);
+    *field = new.to_be_bytes();
+    if w.csum_replace4(thoff + 16, old, new) {
+        ACCEPT
+    } else {
+        DROP
     }
 }
 
@@ -490,7 +496,9 @@ fn backend_synack(
 }
 
 /// Shifts the timestamps of an established connection between the backend's clock and ours.
-#[inline]
+/// Always inlined: the KUnit and bench builds call it directly too, and with a second caller
+/// the compiler left it out of line in the hook, which made the bench time another hook.
+#[inline(always)]
 pub(crate) fn adjust_timestamps(
     skb: &mut Skb,
     thoff: usize,
@@ -510,21 +518,20 @@ pub(crate) fn adjust_timestamps(
     let dir = if reply { Dir::Reply } else { Dir::Original };
     let start = thoff + HDR_LEN;
     let end = start + optlen;
-    let ok = skb.with_writable(end, |w| {
-        // One option at a time, its checksum update right after it: no list of changes.
-        let mut i = 0;
-        loop {
-            let opts = w.bytes().get_mut(start..end)?;
-            let Some((at, old, new)) = tcp::shift_timestamp(opts, &mut i, dir, tsoff) else {
-                return Some(());
-            };
-            if !w.csum_replace4(thoff + 16, tcp::csum_word(old, at), tcp::csum_word(new, at)) {
-                return None;
-            }
+    let Some(mut w) = skb.writable(end) else {
+        return DROP;
+    };
+    // One option at a time, its checksum update right after it: no list of changes.
+    let mut i = 0;
+    loop {
+        let Some(opts) = w.bytes().get_mut(start..end) else {
+            return DROP;
+        };
+        let Some((at, old, new)) = tcp::shift_timestamp(opts, &mut i, dir, tsoff) else {
+            return ACCEPT;
+        };
+        if !w.csum_replace4(thoff + 16, tcp::csum_word(old, at), tcp::csum_word(new, at)) {
+            return DROP;
         }
-    });
-    match ok {
-        Some(Some(())) => ACCEPT,
-        _ => DROP,
     }
 }

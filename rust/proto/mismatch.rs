@@ -219,6 +219,7 @@ impl Scale {
     }
 
     /// Reads [`Scale::encode`] back; `None` for any other word (0: no translation).
+    #[inline(always)]
     pub fn decode(v: u32) -> Option<Scale> {
         if v & SCALE_MAGIC_MASK != SCALE_MAGIC {
             return None;

@@ -319,6 +319,7 @@ pub enum Dir {
 /// left. The walk reads only kinds and lengths, which the rewrite leaves alone, so rewriting
 /// as we go sees the same options as the kernel's loop does (every timestamp option of
 /// the right length is shifted, as nf_synproxy_core.c does).
+#[inline(always)]
 pub fn shift_timestamp(
     opts: &mut [u8],
     i: &mut usize,
@@ -359,6 +360,7 @@ pub fn shift_timestamp(
 /// b1 b0 b3 b2: that is what an incremental update (RFC 1624, `inet_proto_csum_replace4`)
 /// must be given. Linux, Windows and the BSDs align the timestamp option, but a NOP before
 /// it is legal, and nf_synproxy_core.c passes the bare values: a wrong checksum (C bug 6).
+#[inline(always)]
 pub fn csum_word(word: u32, at: usize) -> u32 {
     if at % 2 == 1 {
         word.swap_bytes().rotate_left(16)
