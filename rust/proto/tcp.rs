@@ -112,14 +112,15 @@ fn be32(b: &[u8], at: usize) -> u32 {
 impl Header {
     /// Reads the fixed header.
     pub fn read(b: &[u8; HDR_LEN]) -> Self {
+        let c = Control::read(b);
         Header {
             sport: be16(b, 0),
             dport: be16(b, 2),
             seq: be32(b, 4),
             ack_seq: be32(b, 8),
-            doff: b[12] >> 4,
-            flags: b[13],
-            window: be16(b, 14),
+            doff: c.doff,
+            flags: c.flags,
+            window: c.window,
         }
     }
 

@@ -110,12 +110,11 @@ run() { # TARGET REP
 	n=$(awk '$2 == "packets" && $3 == "outgoing" { print $1 }' <<<"$out")
 	secs=$(awk '/usec on CPU1/ { print $1 + $3 / 1e6 }' <<<"$out")
 	[ -n "$n" ] && [ -n "$secs" ] || die "trafgen printed no statistics: $(tail -n 5 <<<"$out")"
-	local dt syn col=6
+	local syn col=6
 	[ "$tg" = SYNPROXY ] && col=7
 	[ "$tg" = drop ] && col=1 # (r's received count: no target answers)
-	dt=$(awk -v a="${a[0]}" -v b="${b[0]}" 'BEGIN { print (b - a) / 1e9 }')
 	syn=$((b[col] - a[col]))
-	awk -v tg="$tg" -v rep="$rep" -v n="$n" -v secs="$secs" -v dt="$dt" -v rx=$((b[1] - a[1])) \
+	awk -v tg="$tg" -v rep="$rep" -v n="$n" -v secs="$secs" -v rx=$((b[1] - a[1])) \
 		-v ans=$((b[2] - a[2])) -v drops=$((b[3] - a[3])) -v busy=$((b[4] - a[4])) -v total=$((b[5] - a[5])) \
 		-v syn="$syn" -v ct0="${a[8]}" -v ct1="${b[8]}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
 		# Rates over the generator s own sending time: the drain second adds no frames.

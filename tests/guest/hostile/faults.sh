@@ -176,6 +176,7 @@ packet_path() {
 		xfer $((100 + ${#pids[@]})) 20000
 		sleep 0.3
 	done
+	local added=$((SECONDS - t0))
 	sleep 15
 	inj=$(injected)
 	disarm
@@ -196,7 +197,7 @@ packet_path() {
 	after=$(stat_sum r "$file")
 	local -a d=($(stat_delta "$before" "$after"))
 	figure "faults-packets $tg injected=$inj transfers=${#pids[@]} syn_received=${d[0]} cookie_valid=${d[2]} c_bug7_stalls=$stalls"
-	[ "$inj" -ge $FAULTS_MIN ] || fail "$inj allocations failed on the packet path in $((SECONDS - t0)) s of new transfers, want $FAULTS_MIN"
+	[ "$inj" -ge $FAULTS_MIN ] || fail "$inj allocations failed on the packet path in $added s of new transfers, want $FAULTS_MIN"
 	[ "${d[0]}" -ge 2000 ] || fail "syn_received +${d[0]}, want at least the 2000 flood SYNs"
 	proxy_flush
 }
