@@ -429,10 +429,12 @@ fn stolen(v: u32) -> bool {
     v & 0xff == sys::NF_STOLEN
 }
 
-/// The timing of a run: the total, and each sub-batch's ns per packet.
+/// The timing of a run: the total, each sub-batch's ns per packet, and the run's window
+/// number for the instruction count (see [`mark`]).
 struct Clock {
     total: u64,
     per: KVec<u64>,
+    window: u32,
 }
 
 impl Clock {
@@ -440,6 +442,7 @@ impl Clock {
         Ok(Clock {
             total: 0,
             per: KVec::with_capacity(n.div_ceil(SUB), GFP_KERNEL)?,
+            window: 0,
         })
     }
 
@@ -471,16 +474,50 @@ fn batches(n: usize, mut call: impl FnMut(usize)) -> Result<Clock> {
         // SAFETY: process context, paired with leave below.
         unsafe { sys::rsynproxy_bench_enter() };
         let t0 = now();
+        mark(Mark::Start);
         for j in i..end {
             call(j);
         }
+        mark(Mark::Stop);
         let t1 = now();
         // SAFETY: paired with enter above.
         unsafe { sys::rsynproxy_bench_leave() };
         clock.add(t1.saturating_sub(t0), end - i)?;
         i = end;
     }
+    mark(Mark::Report);
+    clock.window = WINDOWS.fetch_add(1, Ordering::Relaxed);
     Ok(clock)
+}
+
+/// The markers of the instruction count (`make bench` part `insns`): instructions that do
+/// nothing (a 16-bit register exchanged with itself, which no compiler emits), recognised by
+/// the QEMU plugin `tests/bench/insns.c`. It counts the guest instructions a vCPU executes
+/// between `Start` and `Stop` (the calls of a sub-batch, without the clock reads) and at each
+/// `Report` writes the sum since the last one: one window per timed run, numbered from 0 in
+/// the order they run ([`WINDOWS`]). Without the plugin they cost three instructions per
+/// sub-batch.
+#[derive(Clone, Copy)]
+enum Mark {
+    Start,
+    Stop,
+    Report,
+}
+
+/// Windows reported so far, since the module was loaded (the plugin counts from boot: the
+/// bench is the only code with markers, and its module is loaded once per boot).
+static WINDOWS: AtomicU32 = AtomicU32::new(0);
+
+#[inline(always)]
+fn mark(m: Mark) {
+    // SAFETY: each is `xchg` of a register with itself: no register, flag or memory changes.
+    unsafe {
+        match m {
+            Mark::Start => core::arch::asm!(".byte 0x66, 0x87, 0xdb", options(nomem, nostack, preserves_flags)),
+            Mark::Stop => core::arch::asm!(".byte 0x66, 0x87, 0xc9", options(nomem, nostack, preserves_flags)),
+            Mark::Report => core::arch::asm!(".byte 0x66, 0x87, 0xd2", options(nomem, nostack, preserves_flags)),
+        }
+    }
 }
 
 /// callee did not take are freed after the timing.
@@ -834,6 +871,16 @@ fn run_family(
     for (path, mut clock, ok) in lines {
         let mean = if ok > 0 { clock.total / n as u64 } else { 0 };
         let med = clock.median();
+        writeln!(
+            out,
+            "# window {} {} {} {} {}",
+            clock.window,
+            which.name(),
+            path,
+            fam,
+            n
+        )
+        .ok();
         writeln!(
             out,
             "{} {} {} {} {} {} {}",

@@ -179,7 +179,12 @@ print("# /proc/net/stat/" + sys.argv[1] + ": " + " ".join(f"{k}={v}" for k, v in
 ' $f
 done
 
-grep -h '#' $OUT/lines | sed 's/^[0-9]* /# /' | sort | uniq -c | sed 's/^ *\([0-9]*\) # /# (x\1) /'
+# The window numbers of the instruction count (part insns), and the symbols to read it with.
+if [ -n "${RSYNPROXY_OUT:-}" ]; then
+	grep -h '# window ' $OUT/lines >"$RSYNPROXY_OUT/windows" || true
+	cat /proc/kallsyms >"$RSYNPROXY_OUT/kallsyms"
+fi
+grep -h '#' $OUT/lines | grep -v '# window ' | sed 's/^[0-9]* /# /' | sort | uniq -c | sed 's/^ *\([0-9]*\) # /# (x\1) /'
 python3 - "$OUT/lines" <<'PY'
 import statistics, sys
 runs, meds = {}, {}
