@@ -513,9 +513,18 @@ fn mark(m: Mark) {
     // SAFETY: each is `xchg` of a register with itself: no register, flag or memory changes.
     unsafe {
         match m {
-            Mark::Start => core::arch::asm!(".byte 0x66, 0x87, 0xdb", options(nomem, nostack, preserves_flags)),
-            Mark::Stop => core::arch::asm!(".byte 0x66, 0x87, 0xc9", options(nomem, nostack, preserves_flags)),
-            Mark::Report => core::arch::asm!(".byte 0x66, 0x87, 0xd2", options(nomem, nostack, preserves_flags)),
+            Mark::Start => core::arch::asm!(
+                ".byte 0x66, 0x87, 0xdb",
+                options(nomem, nostack, preserves_flags)
+            ),
+            Mark::Stop => core::arch::asm!(
+                ".byte 0x66, 0x87, 0xc9",
+                options(nomem, nostack, preserves_flags)
+            ),
+            Mark::Report => core::arch::asm!(
+                ".byte 0x66, 0x87, 0xd2",
+                options(nomem, nostack, preserves_flags)
+            ),
         }
     }
 }
@@ -968,7 +977,7 @@ fn parts(out: &mut Out, net: &Net, est: &Pkt, v6: bool, thoff: usize, n: usize) 
             });
             if let Some(c) = read_control(skb, thoff) {
                 ns[3] = time_n(n, || {
-                    black_box(adjust_timestamps(skb, thoff, &c, 1, true));
+                    black_box(adjust_timestamps(skb, thoff, c, 1, true));
                 });
             }
             crate::glue::skb::Verdict::Accept

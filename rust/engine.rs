@@ -35,6 +35,17 @@ pub(crate) struct Tcp {
 impl Tcp {
     /// Reads the header and options at `thoff`; `None` for a truncated packet or doff < 5.
     pub(crate) fn read(skb: &Skb, thoff: usize) -> Option<Tcp> {
+        // In place where linear (the usual case), without zeroing buffers for a copy.
+        if let Some(b) = skb.linear_array::<HDR_LEN>(thoff) {
+            let h = Header::read(b);
+            if let Some(o) = skb.linear(thoff + HDR_LEN, h.options_len()?) {
+                return Some(Tcp {
+                    raw: Aligned(*b),
+                    h,
+                    opts: Options::parse(o),
+                });
+            }
+        }
         let mut buf = [0u8; HDR_LEN];
         let b = skb.peek_array(thoff, &mut buf)?;
         let (raw, h) = (Aligned(*b), Header::read(b));
@@ -48,6 +59,9 @@ impl Tcp {
 /// The fixed TCP header at `thoff`, read in place where it is linear; `None` if truncated.
 #[inline]
 pub(crate) fn read_header(skb: &Skb, thoff: usize) -> Option<Header> {
+    if let Some(b) = skb.linear_array::<HDR_LEN>(thoff) {
+        return Some(Header::read(b));
+    }
     Some(Header::read(skb.peek_array(thoff, &mut [0u8; HDR_LEN])?))
 }
 
@@ -55,6 +69,10 @@ pub(crate) fn read_header(skb: &Skb, thoff: usize) -> Option<Header> {
 /// `None` if the fixed header is truncated (as [`read_header`]).
 #[inline]
 pub(crate) fn read_control(skb: &Skb, thoff: usize) -> Option<Control> {
+    // In place without a buffer where linear (zeroing one cost the established path).
+    if let Some(b) = skb.linear_array::<HDR_LEN>(thoff) {
+        return Some(Control::read(b));
+    }
     Some(Control::read(skb.peek_array(thoff, &mut [0u8; HDR_LEN])?))
 }
 
@@ -253,10 +271,10 @@ pub(crate) fn hook<'a>(
     let Some(c) = read_control(skb, thoff) else {
         return DROP;
     };
-    let Some((scale, tsoff)) = translation(tcp_ct.conn(), sp, ctinfo, &c) else {
+    let Some((its, tsoff)) = translating(tcp_ct.conn(), sp) else {
         return ACCEPT;
     };
-    translate(skb, thoff, &c, scale, tsoff, is_reply(ctinfo))
+    follow(skb, thoff, c, ctinfo, its, tsoff)
 }
 
 /// The hook's steps for an entry in the handshake's states (CLOSE, SYN_SENT, SYN_RECV; the
@@ -341,50 +359,32 @@ fn handshake<'a>(
         }
         _ => {}
     }
-    let c = h.control();
-    let Some((scale, tsoff)) = translation(ct, sp, ctinfo, &c) else {
+    let Some((its, tsoff)) = translating(ct, sp) else {
         return ACCEPT;
     };
-    translate(skb, thoff, &c, scale, tsoff, reply)
+    follow(skb, thoff, h.control(), ctinfo, its, tsoff)
 }
 
-/// What an entry's segment `c` needs rewritten: `None` while the backend has not answered,
-/// else the window translation (backend segments to the client only) and the timestamp
-/// offset.
+/// The entry's `(its, tsoff)` once the backend has answered (its: the window translation,
+/// tsoff: the timestamp offset), read before the packet is written; `None` until then, when
+/// tsoff holds what the client was told and its the cookie's TSval, neither an offset nor a
+/// scale yet (C: tsoff is 0 until then).
 #[inline(always)]
-fn translation(
-    ct: &Conn,
-    sp: &SynproxyExt,
-    ctinfo: u32,
-    c: &Control,
-) -> Option<(Option<Scale>, u32)> {
-    if !ct.seq_adjusting() {
-        // The backend has not answered: tsoff holds what the client was told, its the
-        // cookie's TSval, neither an offset nor a scale yet (C: tsoff is 0 until then).
-        return None;
-    }
+fn translating(ct: &Conn, sp: &SynproxyExt) -> Option<(u32, u32)> {
+    ct.seq_adjusting().then(|| (sp.its(), sp.tsoff()))
+}
+
+/// Rewrites segment `c` of a translating entry ([`translating`]): the window (backend
+/// segments to the client, when the scales differ), then the timestamps.
+#[inline(always)]
+fn follow(skb: &mut Skb, thoff: usize, c: Control, ctinfo: u32, its: u32, tsoff: u32) -> Verdict {
+    let reply = is_reply(ctinfo);
     // Window fields of SYNs are never scaled (RFC 7323): a retransmitted SYN-ACK keeps its.
-    let scale = if is_reply(ctinfo) && c.flags & SYN == 0 {
-        Scale::decode(sp.its())
-    } else {
-        None
-    };
-    Some((scale, sp.tsoff()))
-}
-
-/// Rewrites segment `c` as [`translation`] found: window, then timestamps.
-#[inline(always)]
-fn translate(
-    skb: &mut Skb,
-    thoff: usize,
-    c: &Control,
-    scale: Option<Scale>,
-    tsoff: u32,
-    reply: bool,
-) -> Verdict {
-    if let Some(scale) = scale {
-        if translate_window(skb, thoff, c, scale) == DROP {
-            return DROP;
+    if reply && c.flags() & SYN == 0 {
+        if let Some(scale) = Scale::decode(its) {
+            if translate_window(skb, thoff, c, scale) == DROP {
+                return DROP;
+            }
         }
     }
     adjust_timestamps(skb, thoff, c, tsoff, reply)
@@ -407,9 +407,9 @@ fn sent_by_target(sp: &SynproxyExt, h: &Header) -> bool {
 }
 
 /// Rewrites the window of a backend-to-client segment into the scale the client was told.
-pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, c: &Control, scale: Scale) -> Verdict {
-    let win = scale.translate(c.window);
-    if win == c.window {
+pub(crate) fn translate_window(skb: &mut Skb, thoff: usize, c: Control, scale: Scale) -> Verdict {
+    let win = scale.translate(c.window());
+    if win == c.window() {
         return ACCEPT;
     }
     let Some(mut w) = skb.writable(thoff + HDR_LEN) else {
@@ -502,19 +502,19 @@ fn backend_synack(
 pub(crate) fn adjust_timestamps(
     skb: &mut Skb,
     thoff: usize,
-    c: &Control,
+    c: Control,
     tsoff: u32,
     reply: bool,
 ) -> Verdict {
     if tsoff == 0 {
         return ACCEPT;
     }
-    let Some(optlen) = c.options_len() else {
-        return ACCEPT;
-    };
-    if optlen == 0 {
+    // No option area (doff 5), or a malformed header (doff < 5): nothing to shift.
+    let doff = usize::from(c.doff());
+    if doff <= 5 {
         return ACCEPT;
     }
+    let optlen = doff * 4 - HDR_LEN;
     let dir = if reply { Dir::Reply } else { Dir::Original };
     let start = thoff + HDR_LEN;
     let end = start + optlen;
@@ -532,6 +532,10 @@ pub(crate) fn adjust_timestamps(
         };
         if !w.csum_replace4(thoff + 16, tcp::csum_word(old, at), tcp::csum_word(new, at)) {
             return DROP;
+        }
+        if i >= optlen {
+            // The area is walked (the usual NOP NOP TS alone, say): no need to look again.
+            return ACCEPT;
         }
     }
 }

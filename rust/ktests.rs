@@ -706,7 +706,7 @@ mod glue_cases {
                 let Some(t) = Tcp::read(skb.as_skb(), thoff) else {
                     return check(false, format_args!("read"));
                 };
-                let v = engine::adjust_timestamps(skb.as_skb(), thoff, &t.h.control(), 7777, reply);
+                let v = engine::adjust_timestamps(skb.as_skb(), thoff, t.h.control(), 7777, reply);
                 check(v == Verdict::Accept, format_args!("verdict {v:?}"));
                 let t = Tcp::read(skb.as_skb(), thoff);
                 let got = t.map(|t| (t.opts.tsval, t.opts.tsecr));
@@ -736,7 +736,7 @@ mod glue_cases {
                     return check(false, format_args!("read"));
                 };
                 let scale = Scale { backend, client };
-                let v = engine::translate_window(skb.as_skb(), thoff, &t.h.control(), scale);
+                let v = engine::translate_window(skb.as_skb(), thoff, t.h.control(), scale);
                 check(v == Verdict::Accept, format_args!("verdict {v:?}"));
                 let got = Tcp::read(skb.as_skb(), thoff)
                     .map(|t| (t.h.window, t.opts.tsval, t.opts.tsecr));
@@ -790,7 +790,7 @@ mod glue_cases {
                     format_args!("v6={v6} {name}: read {}", t.is_some()),
                 );
                 if let Some(t) = t {
-                    let v = engine::adjust_timestamps(skb.as_skb(), thoff, &t.h.control(), 1, true);
+                    let v = engine::adjust_timestamps(skb.as_skb(), thoff, t.h.control(), 1, true);
                     check(
                         v == Verdict::Accept,
                         format_args!("v6={v6} {name}: verdict {v:?}"),

@@ -141,22 +141,37 @@ impl Skb {
         unsafe { sys::skb_copy_bits(self.as_ptr(), off, out.as_mut_ptr().cast(), len) == 0 }
     }
 
+    /// The `len` bytes at `offset` from `data` if they are in the linear part.
+    #[inline(always)]
+    pub(crate) fn linear(&self, offset: usize, len: usize) -> Option<&[u8]> {
+        let end = offset.checked_add(len)?;
+        // SAFETY: the packet is live (type invariant); len and data_len are plain fields
+        // that only the packet's owner (the running hook) changes.
+        let (skb_len, data_len, data) = unsafe {
+            let p = self.as_ptr();
+            ((*p).len as usize, (*p).data_len as usize, (*p).data)
+        };
+        if end <= skb_len.wrapping_sub(data_len) && data_len <= skb_len {
+            // SAFETY: `offset..end` lies within the linear part (skb_headlen), which stays
+            // in place while the packet is borrowed immutably (reallocating the head takes
+            // `&mut Skb`: writable).
+            return Some(unsafe { core::slice::from_raw_parts(data.add(offset), len) });
+        }
+        None
+    }
+
+    /// [`Skb::linear`] of a fixed-size header.
+    #[inline(always)]
+    pub(crate) fn linear_array<const N: usize>(&self, offset: usize) -> Option<&[u8; N]> {
+        self.linear(offset, N)?.first_chunk::<N>()
+    }
+
     /// The `buf.len()` bytes at `offset` from `data`, in place when they are in the linear
     /// part, else copied into `buf` (`skb_header_pointer`); `None` if the packet is shorter.
     #[inline]
     pub(crate) fn peek<'a>(&'a self, offset: usize, buf: &'a mut [u8]) -> Option<&'a [u8]> {
-        let end = offset.checked_add(buf.len())?;
-        // SAFETY: the packet is live (type invariant); len and data_len are plain fields
-        // that only the packet's owner (the running hook) changes.
-        let (len, data_len, data) = unsafe {
-            let p = self.as_ptr();
-            ((*p).len as usize, (*p).data_len as usize, (*p).data)
-        };
-        if end <= len.wrapping_sub(data_len) && data_len <= len {
-            // SAFETY: `offset..end` lies within the linear part (skb_headlen), which stays
-            // in place while the packet is borrowed immutably (reallocating the head takes
-            // `&mut Skb`: writable).
-            return Some(unsafe { core::slice::from_raw_parts(data.add(offset), buf.len()) });
+        if let Some(b) = self.linear(offset, buf.len()) {
+            return Some(b);
         }
         self.copy(offset, buf).then_some(&*buf)
     }
