@@ -41,6 +41,10 @@
 //!   established entry, through the hook (timestamp translation).
 //! - floor, `syn` only: allocate a reply of the SYN-ACK's size, write its headers, checksum
 //!   as C leaves it, route and send: the work no SYN proxy can skip.
+//!
+//! Each timed run is also a window of the instruction count (`make bench` part `insns`): its
+//! sub-batches' calls are bracketed by markers a QEMU plugin recognises ([`mark`]), and the
+//! run's line is preceded by `# window K TARGET PATH FAMILY N`.
 
 use crate::glue::net::Net;
 use crate::glue::syncookie::{self, Aligned};
