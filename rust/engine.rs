@@ -35,23 +35,9 @@ pub(crate) struct Tcp {
 impl Tcp {
     /// Reads the header and options at `thoff`; `None` for a truncated packet or doff < 5.
     pub(crate) fn read(skb: &Skb, thoff: usize) -> Option<Tcp> {
-        // In place where linear (the usual case), without zeroing buffers for a copy.
-        if let Some(b) = skb.linear_array::<HDR_LEN>(thoff) {
-            let h = Header::read(b);
-            if let Some(o) = skb.linear(thoff + HDR_LEN, h.options_len()?) {
-                return Some(Tcp {
-                    raw: Aligned(*b),
-                    h,
-                    opts: Options::parse(o),
-                });
-            }
-        }
-        let mut buf = [0u8; HDR_LEN];
-        let b = skb.peek_array(thoff, &mut buf)?;
-        let (raw, h) = (Aligned(*b), Header::read(b));
-        let optlen = h.options_len()?;
-        let mut buf = [0u8; MAX_OPT_LEN];
-        let opts = Options::parse(skb.peek(thoff + HDR_LEN, buf.get_mut(..optlen)?)?);
+        let (raw, h) = skb.read_array(thoff, |b: &[u8; HDR_LEN]| (Aligned(*b), Header::read(b)))?;
+        let opts =
+            skb.read_with::<MAX_OPT_LEN, _>(thoff + HDR_LEN, h.options_len()?, Options::parse)?;
         Some(Tcp { raw, h, opts })
     }
 }
@@ -59,21 +45,14 @@ impl Tcp {
 /// The fixed TCP header at `thoff`, read in place where it is linear; `None` if truncated.
 #[inline]
 pub(crate) fn read_header(skb: &Skb, thoff: usize) -> Option<Header> {
-    if let Some(b) = skb.linear_array::<HDR_LEN>(thoff) {
-        return Some(Header::read(b));
-    }
-    Some(Header::read(skb.peek_array(thoff, &mut [0u8; HDR_LEN])?))
+    skb.read_array(thoff, Header::read)
 }
 
 /// The fourth word of the fixed TCP header at `thoff`, read in place where it is linear;
 /// `None` if the fixed header is truncated (as [`read_header`]).
 #[inline]
 pub(crate) fn read_control(skb: &Skb, thoff: usize) -> Option<Control> {
-    // In place without a buffer where linear (zeroing one cost the established path).
-    if let Some(b) = skb.linear_array::<HDR_LEN>(thoff) {
-        return Some(Control::read(b));
-    }
-    Some(Control::read(skb.peek_array(thoff, &mut [0u8; HDR_LEN])?))
+    skb.read_array(thoff, Control::read)
 }
 
 /// The IP header and the whole TCP header of a packet the proxy answers or follows (the

@@ -29,9 +29,9 @@ impl Ip {
     /// Copies the fixed IP header at the start of `skb`.
     pub(crate) fn read(skb: &Skb, ipv6: bool) -> Option<Ip> {
         if ipv6 {
-            Some(Ip::V6(Aligned(*skb.peek_array(0, &mut [0u8; IPV6_LEN])?)))
+            skb.read_array(0, |h: &[u8; IPV6_LEN]| Ip::V6(Aligned(*h)))
         } else {
-            Some(Ip::V4(Aligned(*skb.peek_array(0, &mut [0u8; IPV4_LEN])?)))
+            skb.read_array(0, |h: &[u8; IPV4_LEN]| Ip::V4(Aligned(*h)))
         }
     }
 

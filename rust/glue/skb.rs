@@ -160,30 +160,33 @@ impl Skb {
         None
     }
 
-    /// [`Skb::linear`] of a fixed-size header.
+    /// `f` of the `len` bytes at `offset` from `data` (`skb_header_pointer`): in place when
+    /// they are in the linear part, else copied into a buffer of `MAX` bytes, which is zeroed
+    /// only then (zeroing it before the test cost every established packet); `None` if the
+    /// packet is shorter or `len` > `MAX`.
     #[inline(always)]
-    pub(crate) fn linear_array<const N: usize>(&self, offset: usize) -> Option<&[u8; N]> {
-        self.linear(offset, N)?.first_chunk::<N>()
-    }
-
-    /// The `buf.len()` bytes at `offset` from `data`, in place when they are in the linear
-    /// part, else copied into `buf` (`skb_header_pointer`); `None` if the packet is shorter.
-    #[inline]
-    pub(crate) fn peek<'a>(&'a self, offset: usize, buf: &'a mut [u8]) -> Option<&'a [u8]> {
-        if let Some(b) = self.linear(offset, buf.len()) {
-            return Some(b);
-        }
-        self.copy(offset, buf).then_some(&*buf)
-    }
-
-    /// [`Skb::peek`] of a fixed-size header: the `N` bytes at `offset`.
-    #[inline]
-    pub(crate) fn peek_array<'a, const N: usize>(
-        &'a self,
+    pub(crate) fn read_with<const MAX: usize, R>(
+        &self,
         offset: usize,
-        buf: &'a mut [u8; N],
-    ) -> Option<&'a [u8; N]> {
-        self.peek(offset, buf)?.try_into().ok()
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Option<R> {
+        if let Some(b) = self.linear(offset, len) {
+            return Some(f(b));
+        }
+        let mut buf = [0u8; MAX];
+        let b = buf.get_mut(..len)?;
+        self.copy(offset, b).then(|| f(b))
+    }
+
+    /// [`Skb::read_with`] of a fixed-size header: `f` of the `N` bytes at `offset`.
+    #[inline(always)]
+    pub(crate) fn read_array<const N: usize, R>(
+        &self,
+        offset: usize,
+        f: impl FnOnce(&[u8; N]) -> R,
+    ) -> Option<R> {
+        self.read_with::<N, _>(offset, N, |b| b.first_chunk::<N>().map(f))?
     }
 
     /// Makes the first `len` bytes linear and writable and returns them as a [`Writable`];
